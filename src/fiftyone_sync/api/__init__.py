@@ -1,0 +1,1 @@
+"""The HTTP API: applet pages, launch, embedding proxy, jobs, health."""

@@ -1,0 +1,1 @@
+"""The App manager: one FiftyOne App server per Tator project."""

@@ -1,0 +1,1 @@
+"""Token checks with Tator, project roles, secrets, App access codes and cookies."""

@@ -1,0 +1,1 @@
+"""Tator to FiftyOne: mapping, sync state and the pull job."""

@@ -1,0 +1,1 @@
+"""Fast-VSS client, the embedding proxy and dataset embeddings."""

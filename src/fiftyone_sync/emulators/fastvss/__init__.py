@@ -1,0 +1,1 @@
+"""An emulator of Fast-VSS, the embedding service."""

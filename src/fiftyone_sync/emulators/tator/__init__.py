@@ -1,0 +1,1 @@
+"""An emulator of the part of Tator's REST API the product uses."""

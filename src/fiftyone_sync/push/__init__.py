@@ -1,0 +1,1 @@
+"""FiftyOne to Tator: diff, plan and apply."""

@@ -1,0 +1,1 @@
+"""Embedded MongoDB and Redis for hosts without their own servers."""

@@ -1,0 +1,1 @@
+"""The Tator client wrapper: one client per process, paging, batching, retries, downloads."""
