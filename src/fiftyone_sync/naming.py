@@ -105,3 +105,19 @@ def database_name(project_id: object, settings: Settings, requested: str | None 
     if settings.database_name:
         return validate_database_name(settings.database_name)
     return default_database_name(value, settings)
+
+
+def dataset_name(project_id: object, version_id: object) -> str:
+    """The FiftyOne dataset of one Tator project version, named from ids only.
+
+    Ids never change, so a rename in Tator breaks nothing; human names go in the
+    dataset's ``info``.
+    """
+    project = validate_project_id(project_id)
+    try:
+        version = int(version_id)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise NamingError(f"version id must be a positive integer, got {version_id!r}") from None
+    if isinstance(version_id, bool) or version < 1:
+        raise NamingError(f"version id must be a positive integer, got {version_id!r}")
+    return f"tator-p{project}-v{version}"
