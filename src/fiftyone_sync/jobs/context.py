@@ -37,6 +37,8 @@ class JobContext:
         credential: the Tator identity of the user who asked for the job.
         report: called with ``(phase, done, total)`` as work proceeds.
         is_cancelled: returns true once a user asked to cancel the job.
+        version_id: the Tator version the job works on (None for a project-wide job).
+        dataset_name: the FiftyOne dataset of that version (None likewise).
     """
 
     job_id: str
@@ -46,6 +48,8 @@ class JobContext:
     credential: Credential
     report: Callable[[str, int, int | None], None] = _no_progress
     is_cancelled: Callable[[], bool] = _never_cancelled
+    version_id: int | None = None
+    dataset_name: str | None = None
 
     def progress(self, phase: str, done: int = 0, total: int | None = None) -> None:
         """Publishes the job's phase and how far it got (``total`` None when unknown)."""

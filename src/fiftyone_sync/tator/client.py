@@ -7,7 +7,6 @@ hands out cheap per-token views of it, each with its own HTTP session and defaul
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import logging
 import threading
@@ -99,7 +98,11 @@ class TatorClient:
 
         It shares the parsed OpenAPI document with every other view, so it costs no request.
         """
-        view = copy.copy(self._base_client())
+        base = self._base_client()
+        # A shallow copy by hand: copy.copy probes ``__setstate__`` on a bare instance, and
+        # OpenAPIClient.__getattr__ then recurses on its missing ``_endpoints``.
+        view = object.__new__(type(base))
+        view.__dict__.update(base.__dict__)
         view.session = _TimeoutSession(self.timeout)
         view.session.headers["Authorization"] = credential.header
         view._cache = {}
