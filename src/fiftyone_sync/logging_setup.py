@@ -23,9 +23,12 @@ _AUTH_HEADER = re.compile(
 )
 _SCHEME_TOKEN = re.compile(r"(?P<head>\b(?:token|bearer)\s+)[A-Za-z0-9._~+/=-]{8,}",
                            re.IGNORECASE)
-# Query-string secrets: ?token=..., &password=..., &access_token=...
+# Query-string secrets: ?token=..., &password=..., one-time App access codes (?code=...) and
+# presigned-URL signatures (&sig=..., &X-Amz-Signature=...).
 _QUERY_SECRET = re.compile(
-    r"(?P<head>[?&;](?:access_token|token|password|pwd|secret)=)[^&\s'\"]+", re.IGNORECASE
+    r"(?P<head>[?&;](?:access_token|token|password|pwd|secret|code|sig|x-amz-signature"
+    r"|x-amz-credential)=)[^&\s'\"]+",
+    re.IGNORECASE,
 )
 
 
@@ -92,6 +95,11 @@ def configure_logging(level: str | int = "INFO") -> None:
     handler._fiftyone_sync = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
+
+    # httpx and httpcore log every request's full URL at INFO, and presigned download URLs
+    # carry their signature in the query string.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))
 
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         uvicorn_logger = logging.getLogger(name)
