@@ -1,1 +1,4 @@
-"""Emulators of the outside services, for tests and the demo; production code never imports them."""
+"""Emulators of the outside services (Tator, Fast-VSS) for tests and the demo.
+
+Production code never imports them.
+"""
