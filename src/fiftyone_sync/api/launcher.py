@@ -32,5 +32,10 @@ def message_template() -> HTMLResponse:
 
 @router.get("/render", response_class=HTMLResponse)
 def launcher_template() -> HTMLResponse:
-    """The applet launcher template, for Tator to render with the applet's tparams."""
+    """The applet template, for Tator to render with the applet's tparams.
+
+    The rendered page (tparams ``project``, ``sync_service_url``, ``version_id``,
+    ``message``; ``iframe_host``/``base_port`` in direct mode) drives this API from the
+    user's browser with their Tator token: verify, pull, open the App, review and push.
+    """
     return HTMLResponse(template_source("launcher.html"))
