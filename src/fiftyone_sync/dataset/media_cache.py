@@ -1,0 +1,181 @@
+"""The on-disk media cache: downloaded images and extracted video frames.
+
+Layout: ``{media_dir}/p{project}/{media_id}/{md5}/image{ext}`` for an image and
+``.../{md5}/frame_{n:06d}.png`` for a video frame. A media whose file changes in Tator gets
+a new md5 and so a new directory: a re-pull of unchanged media finds its files and downloads
+nothing. Every file is written under a temporary name and renamed into place.
+
+Image normalisation rule (applied once, right after download): the App and the embedding
+service need an 8-bit image a browser shows as Tator's annotator does. A JPEG or PNG that is
+8-bit RGB or grayscale with no EXIF rotation is kept byte for byte. Anything else (alpha,
+palette, 16-bit, CMYK, other formats, an EXIF orientation other than 1) is rewritten as an
+8-bit RGB PNG with the orientation applied (alpha dropped onto white), because Tator's
+normalized coordinates refer to the upright picture the browser displays. The sample's
+metadata then holds the cached file's own width and height; a size that differs from
+Tator's ``width``/``height`` is logged (coordinates are normalized, so only the aspect
+ratio matters).
+
+Eviction: the cache has a size limit; after a pull that downloaded something (only then can
+the cache have grown), least recently used files (by mtime, which every pull refreshes for
+the files it uses) are removed until the cache fits, never a file the current pull uses.
+A sample of another dataset whose file was evicted shows no image in the App until that
+dataset's next pull fetches the file again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+logger = logging.getLogger(__name__)
+
+_KEEP_FORMATS = {"JPEG": ".jpg", "PNG": ".png"}
+_KEEP_MODES = {"RGB", "L"}
+_EXIF_ORIENTATION = 0x0112
+
+
+def _safe(part: str) -> str:
+    return re.sub(r"[^0-9A-Za-z_-]", "_", part) or "none"
+
+
+class MediaCache:
+    """Paths of cached media files and their upkeep.
+
+    Args:
+        root: the cache directory (``settings.media_dir``).
+        project: the Tator project id (each project has its own subtree).
+    """
+
+    def __init__(self, root: Path, project: int) -> None:
+        self.root = Path(root)
+        self.project_dir = self.root / f"p{project}"
+
+    def media_dir(self, media_id: int, md5: str | None) -> Path:
+        """The directory of one media revision."""
+        return self.project_dir / str(int(media_id)) / _safe(md5 or "nomd5")
+
+    def image_download_path(self, media_id: int, md5: str | None) -> Path:
+        """Where the raw image download goes before normalisation."""
+        return self.media_dir(media_id, md5) / "download"
+
+    def find_image(self, media_id: int, md5: str | None) -> Path | None:
+        """The cached (normalised) image of a media, if there is one."""
+        folder = self.media_dir(media_id, md5)
+        for ext in (".jpg", ".png"):
+            path = folder / f"image{ext}"
+            if path.exists():
+                return path
+        return None
+
+    def frame_path(self, media_id: int, md5: str | None, frame: int) -> Path:
+        """The cached PNG of one video frame (0-based, as in Tator)."""
+        return self.media_dir(media_id, md5) / f"frame_{int(frame):06d}.png"
+
+    def touch(self, paths: Iterable[Path]) -> None:
+        """Marks files as used now (for least-recently-used eviction)."""
+        for path in paths:
+            try:
+                os.utime(path)
+            except FileNotFoundError:
+                continue
+
+    def evict(self, max_bytes: int, keep: set[Path]) -> int:
+        """Removes least recently used files until the cache fits; returns files removed."""
+        files = []
+        total = 0
+        for path in self.root.rglob("*"):
+            if path.is_file() and not path.name.startswith(".part-"):
+                stat = path.stat()
+                files.append((stat.st_mtime, stat.st_size, path))
+                total += stat.st_size
+        removed = 0
+        for _, size, path in sorted(files):
+            if total <= max_bytes:
+                break
+            if path in keep:
+                continue
+            path.unlink(missing_ok=True)
+            total -= size
+            removed += 1
+        if removed:
+            logger.info("Evicted %d files from the media cache (now %d bytes)", removed, total)
+        return removed
+
+
+def normalise_image(download: Path) -> Path:
+    """Turns a raw download into the cached ``image.jpg``/``image.png`` (see module doc).
+
+    Returns:
+        the final path; the raw download is gone afterwards.
+
+    Raises:
+        ValueError: if the file is not an image PIL can read.
+    """
+    try:
+        with Image.open(download) as image:
+            orientation = _orientation(image)
+            ext = _KEEP_FORMATS.get(image.format or "")
+            if ext and image.mode in _KEEP_MODES and orientation in (None, 1):
+                final = download.with_name(f"image{ext}")
+                os.replace(download, final)
+                return final
+            converted = _to_rgb8(ImageOps.exif_transpose(image))
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ValueError(f"not a readable image: {exc}") from exc
+
+    final = download.with_name("image.png")
+    write_png(converted, final)
+    download.unlink(missing_ok=True)
+    return final
+
+
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation, read from the header only.
+
+    Pillow's PNG reader decodes the whole image to look for an EXIF chunk after the pixels;
+    a PNG without EXIF in its header is taken as upright (browsers do the same).
+    """
+    if image.format == "PNG" and "exif" not in image.info:
+        return 1
+    return image.getexif().get(_EXIF_ORIENTATION, 1) or 1
+
+
+def _to_rgb8(image: Image.Image) -> Image.Image:
+    """An 8-bit RGB copy: 16-bit scaled down, alpha composited on white."""
+    if image.mode.startswith("I"):
+        wide = np.asarray(image).astype(np.uint32) >> 8
+        image = Image.fromarray(wide.clip(0, 255).astype(np.uint8), mode="L")
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and
+                                                 "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return image.convert("RGB")
+
+
+def write_png(image: Image.Image, path: Path) -> None:
+    """Writes a PNG atomically (temporary name in the same directory, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=".part-", suffix=".png",
+                                         delete=False)
+    try:
+        with handle:
+            image.save(handle, format="PNG")
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the file header, without decoding the pixels."""
+    with Image.open(path) as image:
+        return image.size

@@ -1,0 +1,66 @@
+"""The media cache's image normalisation rule and its eviction (pure, on a tmp dir)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from PIL import Image
+
+from fiftyone_sync.dataset.media_cache import MediaCache, normalise_image
+
+
+def _download(tmp_path, image: Image.Image, fmt: str, **save: object):
+    path = tmp_path / "download"
+    image.save(path, format=fmt, **save)
+    return path
+
+
+def test_plain_rgb_jpeg_and_grayscale_png_are_kept_byte_for_byte(tmp_path):
+    jpeg = _download(tmp_path, Image.new("RGB", (8, 4), (10, 20, 30)), "JPEG")
+    original = jpeg.read_bytes()
+    kept = normalise_image(jpeg)
+    assert kept.name == "image.jpg" and kept.read_bytes() == original and not jpeg.exists()
+
+    gray = _download(tmp_path, Image.new("L", (8, 4), 77), "PNG")
+    assert normalise_image(gray).name == "image.png"
+
+
+def test_alpha_is_flattened_on_white_into_an_rgb_png(tmp_path):
+    rgba = Image.new("RGBA", (4, 4), (255, 0, 0, 0))
+    path = normalise_image(_download(tmp_path, rgba, "PNG"))
+    with Image.open(path) as image:
+        assert image.mode == "RGB" and image.getpixel((0, 0)) == (255, 255, 255)
+
+
+def test_sixteen_bit_grayscale_is_scaled_to_eight_bits(tmp_path):
+    wide = Image.fromarray(np.full((4, 6), 0xFF00, dtype=np.uint16))
+    path = normalise_image(_download(tmp_path, wide, "PNG"))
+    with Image.open(path) as image:
+        assert image.mode == "RGB" and image.size == (6, 4)
+        assert image.getpixel((0, 0)) == (255, 255, 255)
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = normalise_image(_download(tmp_path, Image.new("RGB", (8, 4)), "JPEG",
+                                     exif=exif.tobytes()))
+    with Image.open(path) as image:
+        assert path.name == "image.png" and image.size == (4, 8)
+
+
+def test_eviction_removes_least_recently_used_files_but_never_kept_ones(tmp_path):
+    cache = MediaCache(tmp_path, 1)
+    paths = []
+    for index in range(4):
+        path = cache.frame_path(7, "abc", index)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x" * 100)
+        os.utime(path, (1000 + index, 1000 + index))
+        paths.append(path)
+
+    removed = cache.evict(max_bytes=200, keep={paths[0]})
+
+    assert removed == 2
+    assert [p.exists() for p in paths] == [True, False, False, True]
