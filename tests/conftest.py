@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.stores",
     "tests.fixtures.tator",
     "tests.fixtures.fastvss",
+    "tests.fixtures.fiftyone",
 ]

@@ -25,17 +25,6 @@ PREFIX = "tator-p1-"
 """Datasets of the emulator's project 1; the only ones these tests create or delete."""
 
 
-@pytest.fixture(scope="session")
-def fo(mongo_uri: str) -> Any:
-    """The ``fiftyone`` module, bound to a test database of the session's mongod."""
-    os.environ["FIFTYONE_DATABASE_URI"] = mongo_uri
-    os.environ["FIFTYONE_DATABASE_NAME"] = f"pulltest_{uuid.uuid4().hex[:8]}"
-    os.environ["FIFTYONE_DO_NOT_TRACK"] = "true"
-    os.environ["FIFTYONE_DATABASE_VALIDATION"] = "false"
-    import fiftyone
-
-    return fiftyone
-
 
 @pytest.fixture
 def clean_db(fo: Any) -> Iterator[Any]:

@@ -9,7 +9,6 @@ the binding another test package made earlier in the session).
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,18 +21,6 @@ from fiftyone_sync.settings import Settings
 from fiftyone_sync.tator.client import Credential
 from tests.embeddings_job.builders import DatasetSpec, build_dataset
 
-
-@pytest.fixture(scope="session")
-def fo(mongo_uri: str) -> Any:
-    """The ``fiftyone`` module, bound to a test database of the session's mongod."""
-    if "fiftyone" not in sys.modules:
-        os.environ["FIFTYONE_DATABASE_URI"] = mongo_uri
-        os.environ["FIFTYONE_DATABASE_NAME"] = f"embedtest_{uuid.uuid4().hex[:8]}"
-        os.environ["FIFTYONE_DO_NOT_TRACK"] = "true"
-        os.environ["FIFTYONE_DATABASE_VALIDATION"] = "false"
-    import fiftyone
-
-    return fiftyone
 
 
 @pytest.fixture

@@ -29,18 +29,6 @@ from tests.fixtures.net import free_port, wait_until
 DATASET = "tator-p1-v1"
 
 
-@pytest.fixture(scope="session")
-def fo(mongo_uri: str) -> Any:
-    """The ``fiftyone`` module, bound to a test database of the session's mongod."""
-    if "fiftyone" not in sys.modules:
-        os.environ["FIFTYONE_DATABASE_URI"] = mongo_uri
-        os.environ["FIFTYONE_DATABASE_NAME"] = f"pushtest_{uuid.uuid4().hex[:8]}"
-        os.environ["FIFTYONE_DO_NOT_TRACK"] = "true"
-        os.environ["FIFTYONE_DATABASE_VALIDATION"] = "false"
-    import fiftyone
-
-    return fiftyone
-
 
 @pytest.fixture
 def db(fo: Any, mongo_uri: str) -> Iterator[Any]:
