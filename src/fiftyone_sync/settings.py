@@ -8,8 +8,10 @@ The README's settings table documents each one.
 from __future__ import annotations
 
 import functools
+import json
 import secrets
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -50,14 +52,82 @@ class Settings(BaseSettings):
     allowed_database_names: Annotated[list[str], NoDecode] = []
     secret_key: str | None = None
     token_cache_ttl: float = 60.0
+    # Largest request body the API accepts (README "Security and reliability").
+    max_request_bytes: int = Field(256 * 1024**2, ge=1)
+    # The applet (README "The Tator applet"): origins whose pages may call this API
+    # (Tator's origin: the applet runs in a srcdoc iframe with it).
+    cors_origins: Annotated[list[str], NoDecode] = []
 
-    @field_validator("allowed_database_names", mode="before")
+    # Fast-VSS client and the /embed proxy (README "Embeddings").
+    fastvss_batch_size: int = Field(32, ge=1)
+    fastvss_timeout: float = Field(30.0, gt=0)
+    fastvss_poll_interval: float = Field(0.5, gt=0)
+    fastvss_idle_timeout: float = Field(120.0, gt=0)
+    fastvss_job_deadline: float = Field(1800.0, gt=0)
+    fastvss_project_map: Annotated[dict[int, str], NoDecode] = {}
+    embed_max_files: int = Field(256, ge=1)
+    embed_max_file_bytes: int = Field(20 * 1024**2, ge=1)
+    embed_result_ttl: int = Field(3600, ge=1)
+    embed_collector_lease: float = Field(60.0, gt=0)
+    embed_require_token: bool = False
+
+    # Pull (Tator → FiftyOne).
+    listing_page_size: int = 5000
+    media_page_size: int = 1000
+    media_batch_size: int = 200
+    download_concurrency: int = 8
+    download_timeout: float = 60.0
+    download_retries: int = 4
+    media_cache_max_bytes: int = 50 * 1024**3
+    class_attribute_names: Annotated[list[str], NoDecode] = [
+        "Label", "label", "Class", "class", "Species", "species", "Category", "category"]
+    score_attribute_names: Annotated[list[str], NoDecode] = [
+        "score", "Score", "Confidence", "confidence", "Probability", "probability"]
+    dot_crop_window: float = 0.05
+    # Push (FiftyOne → Tator; README "Push").
+    push_chunk_size: int = Field(500, ge=1, le=500)
+    push_geometry_concurrency: int = Field(4, ge=1, le=32)
+    push_delay: float = Field(0.0, ge=0)
+    # Embedding job (README "Embeddings"): a dot's crop is a square of dot_crop_window times
+    # the image's shorter side; labels go to Fast-VSS in chunks of embed_chunk_labels.
+    embed_chunk_labels: int = Field(1024, ge=1)
+    embed_map_method: Literal["umap", "pca", "tsne"] = "umap"
+    embed_after_pull: bool = True
+    # App servers and their access path (README "App servers").
+    app_mode: Literal["proxy", "direct"] = "proxy"
+    app_start_timeout: float = 30.0
+    app_idle_timeout: float = 3600.0
+    access_code_ttl: float = 120.0
+    access_cookie_ttl: float = 3600.0
+    # Renewals of the App access cookie stop this long after the session began (README
+    # "Security and reliability"): it bounds App access after a Tator token is revoked.
+    access_session_max_age: float = Field(12 * 3600.0, gt=0)
+    access_cookie_cross_site: bool = False
+    job_queue: str = "fiftyone-sync"
+    job_lock_ttl: float = 30.0
+    job_lock_wait: float = 1800.0
+    job_timeout: int = 6 * 3600
+    job_record_ttl: int = 7 * 24 * 3600
+
+    @field_validator("allowed_database_names", "class_attribute_names",
+                     "score_attribute_names", "cors_origins", mode="before")
     @classmethod
     def _split_names(cls, value: object) -> object:
         """Accepts a comma-separated list in the environment."""
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("fastvss_project_map", mode="before")
+    @classmethod
+    def _parse_project_map(cls, value: object) -> object:
+        """Accepts JSON (``{"1": "name"}``) or ``1=name,2=name`` in the environment."""
+        if not isinstance(value, str):
+            return value
+        if value.strip().startswith("{"):
+            return json.loads(value)
+        pairs = (part.split("=", 1) for part in value.split(",") if part.strip())
+        return {key.strip(): name.strip() for key, name in pairs}
 
     @field_validator("tator_url", "fastvss_api_url", "public_url")
     @classmethod

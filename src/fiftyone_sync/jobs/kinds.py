@@ -23,12 +23,18 @@ PULL = "pull"
 PUSH_PLAN = "push_plan"
 PUSH_APPLY = "push_apply"
 EMBED = "embed"
+PUSH_RESOLVE = "push_resolve"
+DELETE_DATASET = "delete_dataset"
 
 JobBody = Callable[[JobContext, dict[str, Any]], dict[str, Any]]
 
 _BODIES: dict[str, str] = {
     PULL: "fiftyone_sync.jobs.bodies:pull_body",
     EMBED: "fiftyone_sync.embeddings.job:embed_body",
+    PUSH_PLAN: "fiftyone_sync.push.jobs:plan_body",
+    PUSH_APPLY: "fiftyone_sync.push.jobs:apply_body",
+    PUSH_RESOLVE: "fiftyone_sync.push.jobs:resolve_body",
+    DELETE_DATASET: "fiftyone_sync.jobs.bodies:delete_dataset_body",
 }
 
 
