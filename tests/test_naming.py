@@ -67,3 +67,21 @@ def test_allowlist_replaces_the_default_rule(settings):
 def test_allowlist_reads_comma_separated_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("FIFTYONE_SYNC_ALLOWED_DATABASE_NAMES", "a_db, b_*")
     assert Settings(data_dir=tmp_path).allowed_database_names == ["a_db", "b_*"]
+
+
+@pytest.mark.parametrize("other", ["fiftyone_project_45", "fiftyone_project_40_review",
+                                   "fiftyone_project_4x", "fiftyone_project_"])
+def test_a_name_that_only_starts_like_the_projects_own_is_refused(settings, other):
+    with pytest.raises(naming.NamingError, match="not allowed"):
+        naming.database_name(4, settings, other)
+
+
+def test_the_projects_own_name_with_a_suffix_is_allowed(settings):
+    assert naming.database_name(4, settings, "fiftyone_project_4") == "fiftyone_project_4"
+    assert naming.database_name(4, settings, "fiftyone_project_4-b") == "fiftyone_project_4-b"
+
+
+def test_ids_past_tators_largest_are_refused():
+    assert naming.validate_project_id(naming.MAX_TATOR_ID) == naming.MAX_TATOR_ID
+    with pytest.raises(naming.NamingError, match="larger than any Tator id"):
+        naming.validate_project_id(naming.MAX_TATOR_ID + 1)

@@ -12,6 +12,8 @@ import fnmatch
 from fiftyone_sync.settings import Settings
 
 MAX_PORT = 65535
+MAX_TATOR_ID = 2**63 - 1
+"""The largest id Tator's database can hold (a PostgreSQL bigint)."""
 MAX_DATABASE_NAME_BYTES = 63
 _FORBIDDEN_DATABASE_CHARS = set('/\\. "$*<>:|?')
 
@@ -32,6 +34,8 @@ def validate_project_id(project_id: object) -> int:
 
     if value < 1:
         raise NamingError(f"project id must be a positive integer, got {value}")
+    if value > MAX_TATOR_ID:
+        raise NamingError(f"project id {value} is larger than any Tator id")
     return value
 
 
@@ -75,14 +79,17 @@ def default_database_name(project_id: object, settings: Settings) -> str:
 def is_override_allowed(name: str, project_id: int, settings: Settings) -> bool:
     """Whether an operator allowed ``name`` as a query override for this project.
 
-    By default only names that start with the project's own database name are allowed, so
-    a member of one project cannot open another project's database. The
-    ``allowed_database_names`` setting lists exact names or shell-style patterns instead.
+    By default only the project's own database name, alone or followed by ``_`` or ``-`` and
+    a suffix, is allowed, so a member of project 4 can open ``fiftyone_project_4_review`` but
+    never ``fiftyone_project_45`` (project 45's). The ``allowed_database_names`` setting lists
+    exact names or shell-style patterns instead.
     """
     if settings.allowed_database_names:
         return any(fnmatch.fnmatchcase(name, pattern)
                    for pattern in settings.allowed_database_names)
-    return name.startswith(default_database_name(project_id, settings))
+
+    own = default_database_name(project_id, settings)
+    return name == own or name.startswith((own + "_", own + "-"))
 
 
 def database_name(project_id: object, settings: Settings, requested: str | None = None) -> str:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Header, HTTPException, Request
 
 from fiftyone_sync.auth.tator_auth import EDIT, AccessChecker, AuthError, ProjectAccess
-from fiftyone_sync.naming import NamingError, validate_project_id
+from fiftyone_sync.naming import NamingError, database_name, validate_project_id
 from fiftyone_sync.settings import Settings
 from fiftyone_sync.tator.client import Credential, CredentialError, TatorClient
 
@@ -48,7 +48,8 @@ def check_access(
     """Checks with Tator that the caller holds at least ``needed`` in the project.
 
     Raises:
-        HTTPException: 422 for an invalid project id; the :class:`AuthError` status otherwise.
+        HTTPException: 422 for an invalid or out-of-range project id; the
+            :class:`AuthError` status otherwise.
     """
     try:
         project = validate_project_id(project_id)
@@ -59,6 +60,18 @@ def check_access(
         return get_access_checker(request).check(credential, project, needed)
     except AuthError as exc:
         raise HTTPException(exc.status, exc.message) from None
+
+
+def project_database(project_id: int, settings: Settings, requested: str | None = None) -> str:
+    """The project's database (see :func:`fiftyone_sync.naming.database_name`).
+
+    Raises:
+        HTTPException: 422 naming what is wrong with a requested override.
+    """
+    try:
+        return database_name(project_id, settings, requested)
+    except NamingError as exc:
+        raise HTTPException(422, str(exc)) from None
 
 
 CredentialDep = Annotated[Credential, Depends(get_credential)]

@@ -11,15 +11,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 
-from fiftyone_sync import naming
-from fiftyone_sync.api.deps import CredentialDep, check_access
-from fiftyone_sync.api.jobs import get_job_queue
-from fiftyone_sync.api.sync import _username as caller_name
-from fiftyone_sync.api.versions import project_versions
-from fiftyone_sync.auth.tator_auth import EDIT
-from fiftyone_sync.embeddings.followup import queue_embed
+from fiftyone_sync.api.deps import CredentialDep
+from fiftyone_sync.api.targets import submit_job, version_target
+from fiftyone_sync.jobs.kinds import EMBED
 
 router = APIRouter(tags=["jobs"])
 
@@ -37,22 +33,7 @@ def embeddings(
         description="Recompute maps and similarity indexes even if nothing changed.")] = False,
 ) -> dict[str, Any]:
     """Queues an embedding job for the project version's dataset."""
-    settings = request.app.state.settings
-    access = check_access(request, credential, project_id, EDIT)
-    project = access.project_id
-    try:
-        database = naming.database_name(project, settings, database_name)
-        dataset = naming.dataset_name(project, version_id)
-    except naming.NamingError as exc:
-        raise HTTPException(422, str(exc)) from None
-
-    version = int(version_id)
-    known = {row["id"] for row in project_versions(request, credential, project)}
-    if version not in known:
-        raise HTTPException(422, f"version {version} is not a version of project {project}")
-
-    record = queue_embed(get_job_queue(request), project, version, database, credential,
-                         caller_name(request, credential),
-                         params={"force": force, "recompute_map": recompute_map})
-    return {"job_id": record.id, "status": record.state.value, "database_name": database,
-            "dataset": dataset}
+    target = version_target(request, credential, project_id, version_id, database_name)
+    record = submit_job(request, credential, target, EMBED,
+                        {"force": force, "recompute_map": recompute_map})
+    return target.answer(record)

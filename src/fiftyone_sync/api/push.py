@@ -22,14 +22,11 @@ import pymongo
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Request
 from pydantic import BaseModel
 
-from fiftyone_sync import naming, stores
-from fiftyone_sync.api.deps import CredentialDep, check_access
-from fiftyone_sync.api.jobs import get_job_queue
-from fiftyone_sync.api.sync import _username
-from fiftyone_sync.api.versions import project_versions
+from fiftyone_sync import stores
+from fiftyone_sync.api.deps import CredentialDep, check_access, project_database
+from fiftyone_sync.api.targets import VersionTarget, submit_job, version_target
 from fiftyone_sync.auth.tator_auth import EDIT
 from fiftyone_sync.jobs.kinds import PUSH_APPLY, PUSH_PLAN, PUSH_RESOLVE
-from fiftyone_sync.jobs.queue import new_record
 from fiftyone_sync.push import plan as plans
 from fiftyone_sync.tator.client import Credential
 
@@ -47,23 +44,6 @@ class ResolveBody(BaseModel):
     choice: Literal["mine", "theirs"]
 
 
-def _target(request: Request, credential: Credential, project_id: str, version_id: str,
-            database_name: str | None) -> tuple[int, int, str, str]:
-    """Checks the caller and names: (project, version, database, dataset)."""
-    settings = request.app.state.settings
-    access = check_access(request, credential, project_id, EDIT)
-    project = access.project_id
-    try:
-        database = naming.database_name(project, settings, database_name)
-        dataset = naming.dataset_name(project, version_id)
-    except naming.NamingError as exc:
-        raise HTTPException(422, str(exc)) from None
-    version = int(version_id)
-    if version not in {row["id"] for row in project_versions(request, credential, project)}:
-        raise HTTPException(422, f"version {version} is not a version of project {project}")
-    return project, version, database, dataset
-
-
 def _database(request: Request, database: str) -> Any:
     settings = request.app.state.settings
     state = request.app.state
@@ -72,13 +52,10 @@ def _database(request: Request, database: str) -> Any:
     return state.push_mongo[database]
 
 
-def _queue(request: Request, credential: Credential, kind: str, project: int, version: int,
-           database: str, dataset: str, params: dict[str, Any]) -> dict[str, Any]:
-    record = new_record(kind, project, version, database, _username(request, credential),
-                        params=params)
-    get_job_queue(request).submit(record, credential)
-    return {"job_id": record.id, "status": record.state.value, "kind": kind,
-            "database_name": database, "dataset": dataset, **params}
+def _queue(request: Request, credential: Credential, target: VersionTarget, kind: str,
+           params: dict[str, Any]) -> dict[str, Any]:
+    record = submit_job(request, credential, target, kind, params)
+    return {**target.answer(record), "kind": kind, **params}
 
 
 @router.post("/push", status_code=202)
@@ -94,25 +71,23 @@ def push(
         description="A database override an operator allowed.")] = None,
 ) -> dict[str, Any]:
     """Queues a plan (``dry_run=true``) or the application of a reviewed plan."""
-    project, version, database, dataset = _target(request, credential, project_id,
-                                                  version_id, database_name)
+    target = version_target(request, credential, project_id, version_id, database_name)
     if dry_run:
-        return _queue(request, credential, PUSH_PLAN, project, version, database, dataset, {})
+        return _queue(request, credential, target, PUSH_PLAN, {})
     if plan_id is None:
         raise HTTPException(422, "review first: make a plan with dry_run=true, then apply it "
                                  "with plan_id=<its id>")
-    db = _database(request, database)
+    db = _database(request, target.database)
     try:
-        header = plans.PlanStore(db).header(plan_id, dataset)
-        plans.check_ready(header, plans.fingerprint(db, dataset))
+        header = plans.PlanStore(db).header(plan_id, target.dataset)
+        plans.check_ready(header, plans.fingerprint(db, target.dataset))
     except plans.PlanNotFound as exc:
         raise HTTPException(404, str(exc)) from None
     except plans.PlanStale as exc:
         raise HTTPException(409, str(exc)) from None
     except plans.PlanError as exc:
         raise HTTPException(422, str(exc)) from None
-    return _queue(request, credential, PUSH_APPLY, project, version, database, dataset,
-                  {"plan_id": plan_id})
+    return _queue(request, credential, target, PUSH_APPLY, {"plan_id": plan_id})
 
 
 @router.get("/push/plans/{plan_id}")
@@ -127,11 +102,7 @@ def read_plan(
 ) -> dict[str, Any]:
     """One page of a stored plan, with its header (counts, status)."""
     access = check_access(request, credential, project_id, EDIT)
-    try:
-        database = naming.database_name(access.project_id, request.app.state.settings,
-                                        database_name)
-    except naming.NamingError as exc:
-        raise HTTPException(422, str(exc)) from None
+    database = project_database(access.project_id, request.app.state.settings, database_name)
     store = plans.PlanStore(_database(request, database))
     try:
         header = store.header(plan_id)
@@ -156,9 +127,8 @@ def resolve(
     database_name: Annotated[str | None, Query()] = None,
 ) -> dict[str, Any]:
     """Queues the resolution of conflicts ("keep mine" or "take theirs")."""
-    project, version, database, dataset = _target(request, credential, project_id,
-                                                  version_id, database_name)
+    target = version_target(request, credential, project_id, version_id, database_name)
     if body.elemental_ids != "all" and not body.elemental_ids:
         raise HTTPException(422, "name the elemental ids to resolve, or \"all\"")
-    return _queue(request, credential, PUSH_RESOLVE, project, version, database, dataset,
+    return _queue(request, credential, target, PUSH_RESOLVE,
                   {"elemental_ids": body.elemental_ids, "choice": body.choice})

@@ -10,23 +10,14 @@ database_name, dataset, port}`` with HTTP 202; ``GET /jobs/{job_id}`` follows it
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated, Any
 
-import requests
-from fastapi import APIRouter, HTTPException, Query, Request
-from tator.exceptions import ApiException
+from fastapi import APIRouter, Query, Request
 
 from fiftyone_sync import naming
-from fiftyone_sync.api.deps import CredentialDep, check_access, get_tator_client
-from fiftyone_sync.api.jobs import get_job_queue
-from fiftyone_sync.api.versions import project_versions
-from fiftyone_sync.auth.tator_auth import EDIT
+from fiftyone_sync.api.deps import CredentialDep
+from fiftyone_sync.api.targets import submit_job, version_target
 from fiftyone_sync.jobs.kinds import PULL
-from fiftyone_sync.jobs.queue import new_record
-from fiftyone_sync.tator.client import Credential
-
-logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["jobs"])
 
@@ -48,36 +39,11 @@ def sync(
         description="Scope: only these localization types.")] = None,
 ) -> dict[str, Any]:
     """Queues a pull job for the project version and says where its data will land."""
-    settings = request.app.state.settings
-    access = check_access(request, credential, project_id, EDIT)
-    project = access.project_id
-    try:
-        database = naming.database_name(project, settings, database_name)
-        dataset = naming.dataset_name(project, version_id)
-        port = naming.app_port(project, settings.app_base_port)
-    except naming.NamingError as exc:
-        raise HTTPException(422, str(exc)) from None
-
-    version = int(version_id)
-    known = {row["id"] for row in project_versions(request, credential, project)}
-    if version not in known:
-        raise HTTPException(422, f"version {version} is not a version of project {project}")
+    target = version_target(request, credential, project_id, version_id, database_name)
+    port = naming.app_port(target.project, request.app.state.settings.app_base_port)
 
     params: dict[str, Any] = {"force": force}
     scope = {"media_ids": media_id, "sections": section, "type_ids": type_id}
     params.update({name: ids for name, ids in scope.items() if ids})
-    record = new_record(PULL, project, version, database, _username(request, credential),
-                        params=params)
-    get_job_queue(request).submit(record, credential)
-    return {"job_id": record.id, "status": record.state.value, "database_name": database,
-            "dataset": dataset, "port": port}
-
-
-def _username(request: Request, credential: Credential) -> str:
-    """The caller's Tator username, for the job record (empty if Tator will not say)."""
-    try:
-        user = get_tator_client(request).api(credential).whoami()
-    except (ApiException, requests.RequestException) as exc:
-        logger.warning("Tator did not say who the caller is: %s", type(exc).__name__)
-        return ""
-    return user.get("username") or ""
+    record = submit_job(request, credential, target, PULL, params)
+    return {**target.answer(record), "port": port}
