@@ -90,7 +90,7 @@ def seeded_projects(mongo_uri: str, apps_data_dir: Path) -> dict[int, list[str]]
         The image paths of each project, inside its media cache.
     """
     colours = {1: (20, 90, 160), 2: (160, 60, 20)}
-    images = {project: _write_images(apps_data_dir / "media" / str(project), colours[project])
+    images = {project: _write_images(apps_data_dir / "media" / f"p{project}", colours[project])
               for project in PROJECTS}
 
     processes = []

@@ -180,7 +180,13 @@ def post_embed(
 def get_embed(
     request: Request, uuid: str, authorization: Annotated[str | None, Header()] = None
 ) -> EmbedResult:
-    """The request's state; the vectors once completed."""
+    """The request's state; the vectors once completed.
+
+    With ``embed_require_token`` a token is required before anything is looked up, so an
+    anonymous caller learns nothing, not even whether a request exists.
+    """
+    settings: Settings = request.app.state.settings
+    credential = get_credential(authorization) if settings.embed_require_token else None
     try:
         uuidlib.UUID(uuid)
     except ValueError:
@@ -193,5 +199,6 @@ def get_embed(
     if record is None:
         raise HTTPException(404, f"no embed request {uuid} (unknown, or expired)")
     if record.tator_project_id is not None:
-        check_access(request, get_credential(authorization), record.tator_project_id, VIEW)
+        check_access(request, credential or get_credential(authorization),
+                     record.tator_project_id, VIEW)
     return EmbedResult(**record.answer())

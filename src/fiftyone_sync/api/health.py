@@ -10,13 +10,12 @@ that is not running.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
-import logging
 
 import httpx
 import pymongo

@@ -22,7 +22,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 
 from fiftyone_sync import naming, stores
 from fiftyone_sync.api.apps_proxy import access_url, get_access_codes, get_app_manager
-from fiftyone_sync.api.deps import CredentialDep, check_access
+from fiftyone_sync.api.deps import CredentialDep, check_access, project_database
 from fiftyone_sync.apps.datasets import dataset_names
 from fiftyone_sync.apps.manager import AppPortBusy, AppStartError, EnsureResult
 from fiftyone_sync.auth.access import subject_of
@@ -48,10 +48,7 @@ def launch(
     settings: Settings = request.app.state.settings
     access = check_access(request, credential, project_id, EDIT)
     project = access.project_id
-    try:
-        database = naming.database_name(project, settings, database_name)
-    except naming.NamingError as error:
-        raise HTTPException(422, str(error)) from None
+    database = project_database(project, settings, database_name)
 
     began = time.monotonic()
     result = _ensure(request, project, database)

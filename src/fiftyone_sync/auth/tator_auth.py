@@ -26,6 +26,7 @@ ROLES = ("View Only", "Can Edit", "Can Transfer", "Can Execute", "Full Control")
 EDIT = "Can Edit"
 VIEW = "View Only"
 TRANSFER = "Can Transfer"
+FULL_CONTROL = "Full Control"
 
 
 class AuthError(Exception):

@@ -354,8 +354,14 @@ def _preferred_port(previous: StoreRecord | None) -> int:
 
 
 def _bindable(port: int) -> bool:
-    """Whether ``port`` can be bound on loopback right now."""
+    """Whether a server could listen on ``port`` on loopback right now.
+
+    With ``SO_REUSEADDR``, as mongod and Redis bind: connections of a crashed server linger
+    in TIME_WAIT for a minute, and without it the restarted store would move to another
+    port while running processes still hold the old URL.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

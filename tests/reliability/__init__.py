@@ -1,0 +1,1 @@
+"""Reliability tests: faults injected into the running service and its stores."""

@@ -1,0 +1,1 @@
+"""Security tests: attacks on the running service."""
