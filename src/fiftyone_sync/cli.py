@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from fiftyone_sync.apps.cli import apps_app
 from fiftyone_sync.logging_setup import configure_logging, redact_uri
 from fiftyone_sync.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from fiftyone_sync.jobs.state import JobRecord
 
 logger = logging.getLogger(__name__)
 
@@ -111,15 +114,12 @@ def worker(
         raise typer.Exit(1) from None
 
 
-@app.command()
-def pull(
-    project: int = typer.Option(..., "--project", help="Tator project id."),
-    version: int = typer.Option(..., "--version", help="Tator version id."),
-    force: bool = typer.Option(False, "--force", help="Re-pull every element."),
-    database_name: str | None = typer.Option(None, help="Override the project's database."),
-    token_env: str = typer.Option("TATOR_TOKEN", help="Environment variable with the token."),
-) -> None:
-    """Pull a Tator project version into FiftyOne here, with a progress bar."""
+def _run_job(kind: str, project: int, version: int, database_name: str | None,
+             token_env: str, params: dict, progress: bool = True) -> JobRecord:
+    """Runs one job body here, as a worker would, and returns its succeeded record.
+
+    Exits with status 2 for bad arguments and 1 when the job did not succeed.
+    """
     from fiftyone_sync.jobs.cli_support import credential_from_env, progress_bar
     from fiftyone_sync.jobs.foreground import run_in_foreground
     from fiftyone_sync.naming import NamingError
@@ -129,17 +129,35 @@ def pull(
     try:
         credential = credential_from_env(token_env)
         database = resolve_database(project, settings, database_name)
-        with progress_bar() as hook:
-            record = run_in_foreground(settings, "pull", project, version, database,
-                                       credential, {"force": force}, hook=hook)
+        if progress:
+            with progress_bar() as hook:
+                record = run_in_foreground(settings, kind, project, version, database,
+                                           credential, params, hook=hook)
+        else:
+            record = run_in_foreground(settings, kind, project, version, database,
+                                       credential, params)
     except (ValueError, NamingError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
 
-    typer.echo(f"job {record.id}: {record.state.value}")
     if record.state.value != "succeeded":
-        typer.echo(f"error: {record.error}", err=True)
+        typer.echo(f"error: {kind} job {record.id} {record.state.value}: {record.error}",
+                   err=True)
         raise typer.Exit(1)
+    return record
+
+
+@app.command()
+def pull(
+    project: int = typer.Option(..., "--project", help="Tator project id."),
+    version: int = typer.Option(..., "--version", help="Tator version id."),
+    force: bool = typer.Option(False, "--force", help="Re-pull every element."),
+    database_name: str | None = typer.Option(None, help="Override the project's database."),
+    token_env: str = typer.Option("TATOR_TOKEN", help="Environment variable with the token."),
+) -> None:
+    """Pull a Tator project version into FiftyOne here, with a progress bar."""
+    record = _run_job("pull", project, version, database_name, token_env, {"force": force})
+    typer.echo(f"job {record.id}: {record.state.value}")
     typer.echo(json.dumps(record.result, indent=2))
 
 
@@ -153,28 +171,9 @@ def embed(
     token_env: str = typer.Option("TATOR_TOKEN", help="Environment variable with the token."),
 ) -> None:
     """Embed a pulled version's labels through Fast-VSS here, with a progress bar."""
-    from fiftyone_sync.jobs.cli_support import credential_from_env, progress_bar
-    from fiftyone_sync.jobs.foreground import run_in_foreground
-    from fiftyone_sync.naming import NamingError
-    from fiftyone_sync.naming import database_name as resolve_database
-
-    settings = get_settings()
-    try:
-        credential = credential_from_env(token_env)
-        database = resolve_database(project, settings, database_name)
-        with progress_bar() as hook:
-            record = run_in_foreground(settings, "embed", project, version, database,
-                                       credential, {"force": force,
-                                                    "recompute_map": recompute_map},
-                                       hook=hook)
-    except (ValueError, NamingError) as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
-
+    params = {"force": force, "recompute_map": recompute_map}
+    record = _run_job("embed", project, version, database_name, token_env, params)
     typer.echo(f"job {record.id}: {record.state.value}")
-    if record.state.value != "succeeded":
-        typer.echo(f"error: {record.error}", err=True)
-        raise typer.Exit(1)
     typer.echo(json.dumps(record.result, indent=2))
 
 
@@ -191,26 +190,10 @@ def push(
     token_env: str = typer.Option("TATOR_TOKEN", help="Environment variable with the token."),
 ) -> None:
     """Push FiftyOne edits to Tator here: plan, print, then apply (or only plan/resolve)."""
-    from fiftyone_sync.jobs.cli_support import credential_from_env
-    from fiftyone_sync.jobs.foreground import run_in_foreground
-    from fiftyone_sync.naming import NamingError
-    from fiftyone_sync.naming import database_name as resolve_database
-
-    settings = get_settings()
-    try:
-        credential = credential_from_env(token_env)
-        database = resolve_database(project, settings, database_name)
-    except (ValueError, NamingError) as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
 
     def run(kind: str, params: dict) -> dict:
-        record = run_in_foreground(settings, kind, project, version, database, credential,
-                                   params)
-        if record.state.value != "succeeded":
-            typer.echo(f"error: {kind} job {record.id} {record.state.value}: {record.error}",
-                       err=True)
-            raise typer.Exit(1)
+        record = _run_job(kind, project, version, database_name, token_env, params,
+                          progress=False)
         return record.result or {}
 
     if resolve is not None:
