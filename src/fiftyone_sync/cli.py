@@ -276,7 +276,8 @@ def emulate_tator(
     fixture: str = typer.Option(None, help="Fixture file (.json/.yaml), or 'demo' (default)."),
     data: str = typer.Option(None, help="Folder laid out DIR/<label>/<image> to serve."),
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
-    port: int = typer.Option(8080, help="Port to listen on."),
+    port: int = typer.Option(
+        8090, help="Port to listen on (the default FIFTYONE_SYNC_TATOR_URL points here)."),
 ) -> None:
     """Serves an emulated Tator (REST API, schema, files) until interrupted."""
     import tempfile
