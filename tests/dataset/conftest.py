@@ -1,14 +1,13 @@
 """Fixtures for the pull tests: FiftyOne bound to the session's mongod, job contexts.
 
 FiftyOne reads its database settings when it is first imported, so nothing in this package
-imports it at module level: the ``fo`` session fixture sets the environment first and then
-imports it. Every test works on the standard emulator project and starts from an empty
+imports it at module level: the shared ``fo`` session fixture (tests/fixtures/fiftyone.py)
+binds it. Every test works on the standard emulator project and starts from an empty
 dataset and sync state.
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -43,15 +42,16 @@ def clean_db(fo: Any) -> Iterator[Any]:
 
 
 @pytest.fixture
-def pull_settings(tator_emulator: Any, tmp_path: Path) -> Settings:
-    """Settings pointing at the emulator, with a media cache in the test's tmp dir."""
-    return Settings(tator_url=tator_emulator.url, data_dir=tmp_path / "data",
+def pull_settings(tator_emulator: Any, mongo_uri: str, tmp_path: Path) -> Settings:
+    """Settings on the emulator and the session's mongod, media cached in the tmp dir."""
+    return Settings(tator_url=tator_emulator.url, database_uri=mongo_uri,
+                    data_dir=tmp_path / "data",
                     download_retries=1, listing_page_size=3, media_page_size=2,
                     media_batch_size=2)
 
 
 @pytest.fixture
-def make_ctx(tator_emulator: Any, pull_settings: Settings, clean_db: Any
+def make_ctx(fo: Any, tator_emulator: Any, pull_settings: Settings, clean_db: Any
              ) -> Callable[..., JobContext]:
     """Builds the JobContext of a pull by one of the emulator's users."""
 
@@ -59,7 +59,7 @@ def make_ctx(tator_emulator: Any, pull_settings: Settings, clean_db: Any
         sink = progress if progress is not None else []
         return JobContext(
             job_id=f"test-{uuid.uuid4().hex[:6]}", project_id=1,
-            database_name=os.environ["FIFTYONE_DATABASE_NAME"], settings=pull_settings,
+            database_name=fo.config.database_name, settings=pull_settings,
             credential=Credential("Token", tator_emulator.tokens[user]),
             report=lambda phase, done, total: sink.append((phase, done, total)))
 

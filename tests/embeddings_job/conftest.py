@@ -2,13 +2,12 @@
 real images with Tator-identified labels, settings on the Fast-VSS emulator, job contexts.
 
 FiftyOne reads its database settings when it is first imported, so nothing in this package
-imports it at module level: the ``fo`` session fixture sets the environment first (or reuses
-the binding another test package made earlier in the session).
+imports it at module level: the shared ``fo`` session fixture (tests/fixtures/fiftyone.py)
+binds it.
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,12 +21,11 @@ from fiftyone_sync.tator.client import Credential
 from tests.embeddings_job.builders import DatasetSpec, build_dataset
 
 
-
 @pytest.fixture
-def embed_settings(fastvss_emulator: Any, tmp_path: Path) -> Settings:
+def embed_settings(fastvss_emulator: Any, mongo_uri: str, tmp_path: Path) -> Settings:
     """Settings on the emulator: project 1 served by its first project, fast polling, PCA."""
     return Settings(
-        data_dir=tmp_path / "data", fastvss_api_url=fastvss_emulator.url,
+        data_dir=tmp_path / "data", database_uri=mongo_uri, fastvss_api_url=fastvss_emulator.url,
         fastvss_project_map={1: fastvss_emulator.project}, fastvss_poll_interval=0.05,
         fastvss_timeout=5.0, fastvss_idle_timeout=5.0, embed_map_method="pca")
 
@@ -49,7 +47,7 @@ def make_dataset(fo: Any, tmp_path: Path) -> Iterator[Callable[..., Any]]:
 
 
 @pytest.fixture
-def make_ctx(embed_settings: Settings) -> Callable[..., JobContext]:
+def make_ctx(fo: Any, embed_settings: Settings) -> Callable[..., JobContext]:
     """Builds the JobContext of an embedding job on a dataset (progress kept in a list)."""
 
     def build(dataset_name: str, settings: Settings | None = None,
@@ -57,7 +55,7 @@ def make_ctx(embed_settings: Settings) -> Callable[..., JobContext]:
         sink = progress if progress is not None else []
         return JobContext(
             job_id=f"test-{uuid.uuid4().hex[:6]}", project_id=1,
-            database_name=os.environ.get("FIFTYONE_DATABASE_NAME", "embedtest"),
+            database_name=fo.config.database_name,
             settings=settings or embed_settings, credential=Credential("Token", "t" * 40),
             report=lambda phase, done, total: sink.append((phase, done, total)),
             version_id=1, dataset_name=dataset_name)

@@ -1,7 +1,7 @@
 """Fixtures for the push tests: FiftyOne bound once, a real FiftyOne App server, helpers.
 
-Nothing here imports FiftyOne at module level: the ``fo`` session fixture sets the database
-environment first (and reuses FiftyOne if another package's fixture already bound it). The
+Nothing here imports FiftyOne at module level: the shared ``fo`` session fixture
+(tests/fixtures/fiftyone.py) binds it. The
 App server is the real ``fiftyone.server.main`` on a free port with the same database, so
 tests edit labels exactly the way the App's Annotate mode saves them (JSON-patch ``PATCH``
 with ``If-Match``, reference fiftyone.md 2.2/2.3).
@@ -118,9 +118,10 @@ def app_server(fo: Any, mongo_uri: str, tmp_path_factory: pytest.TempPathFactory
 
 
 @pytest.fixture
-def settings(tator_emulator: Any, tmp_path: Path) -> Settings:
-    """Settings pointing at the emulator, with a media cache in the test's tmp dir."""
-    return Settings(tator_url=tator_emulator.url, data_dir=tmp_path / "data",
+def settings(tator_emulator: Any, mongo_uri: str, tmp_path: Path) -> Settings:
+    """Settings on the emulator and the session's mongod, media cached in the tmp dir."""
+    return Settings(tator_url=tator_emulator.url, database_uri=mongo_uri,
+                    data_dir=tmp_path / "data",
                     download_retries=1, listing_page_size=50)
 
 
