@@ -85,18 +85,33 @@ def test_an_idle_server_is_stopped_after_the_idle_timeout(
 
 def test_a_port_held_by_another_listener_is_an_error_that_names_it(
         app_manager: AppManager, app_base_port: int) -> None:
-    port = app_base_port + 3
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
-        listener.bind(("127.0.0.1", port))
+        project = _bind_a_project_port(listener, app_base_port)
+        port = app_base_port + project
         listener.listen()
 
         with pytest.raises(AppPortBusy, match=f"port {port}") as caught:
-            app_manager.ensure(3, "fiftyone_project_3")
+            app_manager.ensure(project, f"fiftyone_project_{project}")
 
         assert caught.value.port == port
         assert port_open(port), "the other listener was disturbed"
         assert app_manager.list() == []
-        assert app_manager.stop(3) is None
+        assert app_manager.stop(project) is None
+
+
+def _bind_a_project_port(listener: socket.socket, base_port: int) -> int:
+    """Binds ``listener`` to the first free project port from project 3; returns the project.
+
+    The session's base port was free when chosen, but any later client socket may have taken
+    one of its project ports since.
+    """
+    for project in range(3, 200):
+        try:
+            listener.bind(("127.0.0.1", base_port + project))
+            return project
+        except OSError:
+            continue
+    raise RuntimeError("no free project port to hold")
 
 
 def test_a_server_that_crashes_on_start_gives_its_log_tail(
