@@ -110,7 +110,7 @@ def seeded_projects(mongo_uri: str, apps_data_dir: Path) -> dict[int, list[str]]
     return images
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_settings(app_base_port: int, apps_data_dir: Path, mongo_uri: str,
                   redis_url: str) -> Callable[..., Settings]:
     """Builds settings for the session's stores and ports; keyword arguments override."""
@@ -139,13 +139,14 @@ class ApiServer:
     """The API served by uvicorn on a free port, in a thread of the test process.
 
     Args:
-        make_settings: the settings factory; ``public_url`` is set to this server's URL.
+        make_settings: the settings factory; ``public_url`` is this server's URL unless
+            ``overrides`` name another (e.g. a host name other than ``127.0.0.1``).
         overrides: further settings.
     """
 
     def __init__(self, make_settings: Callable[..., Settings], **overrides: object) -> None:
         self.port = free_port()
-        self.settings = make_settings(public_url=self.url, **overrides)
+        self.settings = make_settings(**{"public_url": self.url, **overrides})
         self.app = create_app(self.settings)
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port,
                                 log_level="warning", lifespan="on")

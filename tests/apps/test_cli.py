@@ -17,8 +17,9 @@ def _cli(*args: str, data_dir: Path, mongo_uri: str, base_port: int) -> str:
     environment.update(FIFTYONE_SYNC_DATA_DIR=str(data_dir), FIFTYONE_DATABASE_URI=mongo_uri,
                        FIFTYONE_SYNC_APP_BASE_PORT=str(base_port),
                        FIFTYONE_SYNC_APP_START_TIMEOUT="90")
-    done = subprocess.run([str(Path(sys.executable).parent / "fiftyone-sync"), *args], env=environment,
-                          capture_output=True, text=True, timeout=180, check=False)
+    done = subprocess.run([str(Path(sys.executable).parent / "fiftyone-sync"), *args],
+                          env=environment, capture_output=True, text=True, timeout=180,
+                          check=False)
     assert done.returncode == 0, done.stderr
     return done.stdout
 

@@ -20,6 +20,7 @@ needs ``access_cookie_cross_site`` (``SameSite=None; Secure; Partitioned``) behi
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import posixpath
@@ -38,9 +39,11 @@ from fiftyone_sync.apps.manager import AppManager, IdleReaper
 from fiftyone_sync.apps.process import connect_host
 from fiftyone_sync.auth.access import (
     COOKIE_NAME,
+    PLUGIN_GRANT_PARAM,
     AccessCodes,
     AccessDenied,
     AccessGrant,
+    plugin_secret,
     read_cookie,
     sign_cookie,
 )
@@ -49,6 +52,7 @@ from fiftyone_sync.settings import Settings
 logger = logging.getLogger(__name__)
 
 EVENTS_PATH = "events"
+OPERATORS_PATH = "operators"
 MEDIA_PATH = "media"
 REQUEST_READ_TIMEOUT = 300.0
 REAPER_MAX_INTERVAL = 60.0
@@ -157,7 +161,8 @@ async def proxy(project_id: int, path: str, request: Request) -> Response:
         return RedirectResponse(f"{quote(request.url.path)}?{urlencode(query)}", status_code=307)
 
     get_app_manager(request).touch(project_id)
-    response = await _forward(request, settings, project_id, path)
+    body = await _operator_body(request, path, grant, settings)
+    response = await _forward(request, settings, project_id, path, body)
     _refresh_cookie(response, grant, settings)
     return response
 
@@ -179,29 +184,44 @@ async def _redeem(request: Request, settings: Settings, project_id: int, code: s
     target = f"{prefix}/datasets/{quote(dataset, safe='')}" if dataset else f"{prefix}/"
     response = RedirectResponse(f"{target}?{urlencode({'proxy': prefix})}", status_code=303)
 
-    grant = AccessGrant(subject, project_id, time.time() + settings.access_cookie_ttl)
+    now = time.time()
+    grant = AccessGrant(subject, project_id, now + settings.access_cookie_ttl, issued_at=now)
     _set_cookie(response, grant, settings)
     logger.info("opened App access for project %d (user %s)", project_id, subject)
     return response
 
 
 def _set_cookie(response: Response, grant: AccessGrant, settings: Settings) -> None:
-    """Sets the project-scoped HttpOnly access cookie on ``response``."""
+    """Sets the project-scoped HttpOnly access cookie on ``response``.
+
+    Cross-site cookies get ``Partitioned`` appended here: Starlette's ``partitioned=True``
+    raises before Python 3.14 (``http.cookies`` lacks the attribute there).
+    """
     cross_site = settings.access_cookie_cross_site
     response.set_cookie(
         COOKIE_NAME, sign_cookie(grant, settings.resolved_secret_key()),
-        max_age=int(settings.access_cookie_ttl), path=entry_path(grant.project_id),
+        max_age=max(1, int(grant.expires_at - time.time())), path=entry_path(grant.project_id),
         httponly=True, samesite="none" if cross_site else "lax", secure=cross_site,
-        partitioned=cross_site,
     )
+    if cross_site:
+        name, value = response.raw_headers[-1]
+        response.raw_headers[-1] = (name, value + b"; Partitioned")
 
 
 def _refresh_cookie(response: Response, grant: AccessGrant, settings: Settings) -> None:
-    """Renews a cookie past half its life, so an active session does not expire mid-edit."""
-    if grant.expires_at - time.time() < settings.access_cookie_ttl / 2:
-        renewed = AccessGrant(grant.subject, grant.project_id,
-                              time.time() + settings.access_cookie_ttl)
-        _set_cookie(response, renewed, settings)
+    """Renews a cookie past half its life, so an active session does not expire mid-edit.
+
+    Never past ``access_session_max_age`` after the session began: the cookie carries no
+    token to check again, so this bounds how long a revoked Tator user keeps access.
+    """
+    now = time.time()
+    if grant.expires_at - now >= settings.access_cookie_ttl / 2:
+        return
+    expires_at = min(now + settings.access_cookie_ttl,
+                     grant.issued_at + settings.access_session_max_age)
+    if expires_at > grant.expires_at:
+        _set_cookie(response, AccessGrant(grant.subject, grant.project_id, expires_at,
+                                          grant.issued_at), settings)
 
 
 def _is_page_without_prefix(request: Request, path: str) -> bool:
@@ -223,7 +243,8 @@ def _path_refusal(path: str, request: Request, settings: Settings,
     filepaths = request.query_params.getlist("filepath")
     if len(filepaths) != 1:
         return _refuse(400, "/media takes exactly one filepath")
-    root = os.path.realpath(settings.media_dir / str(project_id))
+    # The pull caches project P's media in media_dir/p{P} (dataset.media_cache.MediaCache).
+    root = os.path.realpath(settings.media_dir / f"p{project_id}")
     real = os.path.realpath(filepaths[0])
     if os.path.commonpath([root, real]) != root or real == root:
         logger.warning("refused /media outside project %d's media cache", project_id)
@@ -231,19 +252,48 @@ def _path_refusal(path: str, request: Request, settings: Settings,
     return None
 
 
-async def _forward(request: Request, settings: Settings, project_id: int, path: str) -> Response:
-    """Streams the request to the project's App server and its answer back."""
+async def _operator_body(request: Request, path: str, grant: AccessGrant,
+                         settings: Settings) -> bytes | None:
+    """An ``/operators/*`` call's JSON body with the reviewer's grant in ``params``.
+
+    The Tator plugin acts for a reviewer only with this grant (``plugin.identity``): signed
+    with the plugin key for this cookie's subject and project. A value the caller put there
+    is replaced. ``None`` (forward the body as is) for every other request.
+    """
+    if request.method != "POST" or path.strip("/").split("/")[0] != OPERATORS_PATH:
+        return None
+
+    raw = await request.body()
+    try:
+        payload = json.loads(raw or b"{}")
+    except ValueError:
+        return raw
+    if not isinstance(payload, dict):
+        return raw
+
+    if not isinstance(payload.get("params"), dict):
+        payload["params"] = {}
+    payload["params"][PLUGIN_GRANT_PARAM] = sign_cookie(
+        grant, plugin_secret(settings.resolved_secret_key()))
+    return json.dumps(payload).encode()
+
+
+async def _forward(request: Request, settings: Settings, project_id: int, path: str,
+                   body: bytes | None = None) -> Response:
+    """Streams the request (or ``body`` in its place) to the project's App and back."""
     port = naming.app_port(project_id, settings.app_base_port)
     url = f"http://{connect_host(settings.app_address)}:{port}/{quote(path)}"
     if request.url.query:
         url += f"?{request.url.query}"
 
+    dropped = _NOT_FORWARDED if body is None else _NOT_FORWARDED | {"content-length"}
     headers = [(name, value) for name, value in request.headers.items()
-               if name.lower() not in _NOT_FORWARDED]
+               if name.lower() not in dropped]
     read_timeout = None if path.strip("/") == EVENTS_PATH else REQUEST_READ_TIMEOUT
     client = _http_client(request)
     upstream_request = client.build_request(
-        request.method, url, headers=headers, content=await _body(request),
+        request.method, url, headers=headers,
+        content=body if body is not None else await _body(request),
         timeout=httpx.Timeout(read_timeout, connect=5.0))
 
     try:

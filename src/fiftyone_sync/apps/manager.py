@@ -29,7 +29,8 @@ from fiftyone_sync.settings import Settings
 logger = logging.getLogger(__name__)
 
 TOUCH_INTERVAL = 5.0
-"""Seconds between two access stamps of one server from one process."""
+"""Seconds one process waits between two access stamps of one server (less when the idle
+timeout is short, see :meth:`AppManager.touch`)."""
 PORT_RELEASE_GRACE = 5.0
 """Seconds a replaced server's port may take to be released by the kernel."""
 
@@ -149,11 +150,18 @@ class AppManager:
         return statuses
 
     def touch(self, project_id: int) -> None:
-        """Records a request through the access path; cheap, at most every few seconds."""
+        """Records a request through the access path; cheap, at most every few seconds.
+
+        A process stamps a server at most once per :data:`TOUCH_INTERVAL`, or per quarter of
+        ``app_idle_timeout`` when that is shorter: a server in use must never look idle.
+        """
         key = server_key(project_id)
         now = time.monotonic()
+        interval = TOUCH_INTERVAL
+        if self.settings.app_idle_timeout > 0:
+            interval = min(interval, self.settings.app_idle_timeout / 4)
         with self._touch_lock:
-            if now - self._touched.get(key, float("-inf")) < TOUCH_INTERVAL:
+            if now - self._touched.get(key, float("-inf")) < interval:
                 return
             self._touched[key] = now
         self.records.stamp_access(key)
@@ -210,7 +218,8 @@ class AppManager:
 
         log_path = self.records.log_path(key)
         began = time.monotonic()
-        pid = process.spawn(port, address, self._mongo_uri(), database, log_path)
+        pid = process.spawn(port, address, self._mongo_uri(), database, log_path,
+                            process.plugin_environment(self.settings, project_id))
         record = AppRecord(key, project_id, pid, port, address, database, time.time(),
                            process.process_start_time(pid), str(log_path))
         self.records.write(record)

@@ -21,6 +21,9 @@ from pathlib import Path
 import httpx
 import psutil
 
+from fiftyone_sync.auth.access import plugin_secret
+from fiftyone_sync.settings import Settings
+
 logger = logging.getLogger(__name__)
 
 SERVER_MODULE = "fiftyone.server.main"
@@ -28,13 +31,16 @@ STOP_TIMEOUT = 15.0
 LOG_TAIL_LINES = 20
 HEALTH_QUERY = "{ datasets(first: 1000, search: \"\") { edges { node { name } } } }"
 _START_TIME_TOLERANCE = 1.0
+PLUGINS_DIR = Path(__file__).resolve().parents[1] / "plugin"
+"""The packaged FiftyOne plugins (``plugin/tator``), enabled on every App server."""
 
 
 class AppHealthError(RuntimeError):
     """The App server answered its health query badly (or not at all)."""
 
 
-def spawn(port: int, address: str, mongo_uri: str, database: str, log_path: Path) -> int:
+def spawn(port: int, address: str, mongo_uri: str, database: str, log_path: Path,
+          extra_env: dict[str, str] | None = None) -> int:
     """Starts an App server detached from this process; returns its pid.
 
     Args:
@@ -43,13 +49,15 @@ def spawn(port: int, address: str, mongo_uri: str, database: str, log_path: Path
         mongo_uri: the deployment's MongoDB URI (passed in the environment, never logged).
         database: the project's database name.
         log_path: the file that receives the server's stdout and stderr (truncated).
+        extra_env: more environment (the Tator plugin's, see :func:`plugin_environment`).
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", SERVER_MODULE, "--port", str(port), "--address", address]
 
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            command, env=_server_environment(mongo_uri, database), stdin=subprocess.DEVNULL,
+            command, env={**_server_environment(mongo_uri, database), **(extra_env or {})},
+            stdin=subprocess.DEVNULL,
             stdout=log, stderr=subprocess.STDOUT, cwd=log_path.parent, start_new_session=True,
         )
     return process.pid
@@ -66,6 +74,21 @@ def _server_environment(mongo_uri: str, database: str) -> dict[str, str]:
         "FIFTYONE_DATABASE_VALIDATION": "false",
     })
     return environment
+
+
+def plugin_environment(settings: Settings, project_id: int) -> dict[str, str]:
+    """What the packaged Tator plugin needs in a project's App server.
+
+    The plugin directory, our API's address (the public URL, which the App host reaches),
+    the project the server belongs to, and the key that checks the proxy's grants
+    (derived from the secret key; it cannot sign access cookies).
+    """
+    return {
+        "FIFTYONE_PLUGINS_DIR": str(PLUGINS_DIR),
+        "FIFTYONE_SYNC_API_URL": settings.public_url,
+        "FIFTYONE_SYNC_PROJECT_ID": str(project_id),
+        "FIFTYONE_SYNC_PLUGIN_KEY": plugin_secret(settings.resolved_secret_key()),
+    }
 
 
 def process_start_time(pid: int) -> float:

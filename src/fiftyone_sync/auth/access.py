@@ -25,6 +25,9 @@ import redis
 CODE_KEY_PREFIX = "fiftyone-sync:app-code:"
 COOKIE_NAME = "fiftyone_sync_app"
 _COOKIE_CONTEXT = b"fiftyone-sync app access v1\x00"
+_PLUGIN_CONTEXT = b"fiftyone-sync plugin grants v1\x00"
+PLUGIN_GRANT_PARAM = "tator_access"
+"""The operator parameter carrying the proxy's grant (any value a caller sent is replaced)."""
 
 
 class AccessDenied(Exception):
@@ -39,11 +42,16 @@ class AccessGrant:
         subject: the user, as a fingerprint of their token (the token itself is never kept).
         project_id: the project whose App this grants.
         expires_at: Unix time after which the grant is void.
+        issued_at: Unix time the one-time code was redeemed. Renewals keep it, so a session
+            ends ``access_session_max_age`` after it began however active it is: the
+            cookie carries no token, so this bounds how long a revoked Tator user keeps
+            App access. 0 for a grant that must not be renewed.
     """
 
     subject: str
     project_id: int
     expires_at: float
+    issued_at: float = 0.0
 
 
 def subject_of(token_header: str) -> str:
@@ -94,7 +102,8 @@ def _code_key(code: str) -> str:
 def sign_cookie(grant: AccessGrant, secret: str) -> str:
     """The cookie value for ``grant``: ``payload.signature``, both base64url."""
     payload = json.dumps(
-        {"s": grant.subject, "p": grant.project_id, "e": round(grant.expires_at, 3)},
+        {"s": grant.subject, "p": grant.project_id, "e": round(grant.expires_at, 3),
+         "i": round(grant.issued_at, 3)},
         separators=(",", ":"),
     ).encode()
     body = _b64encode(payload)
@@ -129,9 +138,21 @@ def _verified_grant(value: str, secret: str) -> AccessGrant | None:
         if not hmac.compare_digest(_b64decode(signature), _signature(body, secret)):
             return None
         payload = json.loads(_b64decode(body))
-        return AccessGrant(str(payload["s"]), int(payload["p"]), float(payload["e"]))
-    except (ValueError, TypeError, KeyError):
+        return AccessGrant(str(payload["s"]), int(payload["p"]), float(payload["e"]),
+                           float(payload.get("i", 0.0)))
+    except (ValueError, TypeError, KeyError, AttributeError):
         return None
+
+
+def plugin_secret(secret: str) -> str:
+    """The key that signs the grants the proxy hands to the App's Tator plugin.
+
+    The proxy adds a grant (``sign_cookie`` with this key) to every ``/operators/*`` call
+    as ``params[PLUGIN_GRANT_PARAM]``; the plugin checks it with :func:`read_cookie`. The
+    key is derived from the deployment's secret, so the App server, which holds it, cannot
+    sign access cookies.
+    """
+    return hmac.new(secret.encode(), _PLUGIN_CONTEXT, hashlib.sha256).hexdigest()
 
 
 def _signature(body: str, secret: str) -> bytes:

@@ -1,0 +1,83 @@
+"""Turns the API's answers into what the plugin's result dialogs show (Markdown and data).
+
+Each function returns a JSON-friendly dict: the structured values (for HTTP callers and
+tests) plus a ``summary`` in Markdown for the App's dialog, with Tator links per item.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fiftyone_sync.dataset.mapping import deep_link
+
+LISTED_ITEMS = 10
+"""Items shown in a dialog; the API pages through the rest."""
+LISTED_OUTCOMES = ("conflicts", "invalid", "failed")
+
+
+def plan_report(plan: dict[str, Any], tator: dict[str, Any]) -> dict[str, Any]:
+    """The review dialog: the plan's counts and its first items with their links.
+
+    Args:
+        plan: ``GET /push/plans/{id}`` (page 0).
+        tator: the dataset's ``info["tator"]`` (for links into Tator).
+    """
+    counts = {kind: n for kind, n in (plan.get("counts") or {}).items() if n}
+    items = [_item_row(item, tator) for item in plan.get("items", [])[:LISTED_ITEMS]]
+    lines = [f"**Plan {plan['plan_id']}**: {plan.get('total', 0)} change(s) for Tator",
+             "", _counts_line(counts), ""]
+    lines += [f"- {row['kind']} `{row['elemental_id'] or 'new'}` on sample "
+              f"`{row['sample_id']}`{_reason(row)} ([open in Tator]({row['tator_url']}))"
+              for row in items]
+    if plan.get("total", 0) > len(items):
+        lines.append(f"- ... and {plan['total'] - len(items)} more")
+    return {"plan_id": plan["plan_id"], "total": plan.get("total", 0), "counts": counts,
+            "items": items, "summary": "\n".join(lines)}
+
+
+def push_report(job: dict[str, Any]) -> dict[str, Any]:
+    """The push dialog: outcome, counts, and the conflicts and invalid items with reasons."""
+    result = job.get("result") or {}
+    listed = {name: (result.get("items") or {}).get(name, []) for name in LISTED_OUTCOMES}
+    counts = {name: result.get(name, 0) for name in
+              ("updated", "created", "deleted", *LISTED_OUTCOMES)}
+    lines = [f"**Push {result.get('outcome', job.get('state'))}** (job {job['id']})", "",
+             _counts_line({k: n for k, n in counts.items() if n})]
+    for name, rows in listed.items():
+        lines += [f"- {name}: `{row.get('elemental_id') or row.get('label_id')}` "
+                  f"{row.get('reason') or ''}" for row in rows[:LISTED_ITEMS]]
+    return {"job_id": job["id"], "outcome": result.get("outcome"), "counts": counts,
+            "conflicts": listed["conflicts"], "invalid": listed["invalid"],
+            "failed": listed["failed"], "summary": "\n".join(lines)}
+
+
+def pull_report(job: dict[str, Any]) -> dict[str, Any]:
+    """The pull dialog: the job id and where it is (its result once it succeeded)."""
+    state = job.get("state")
+    lines = [f"**Pull job {job['id']}**: {state}"]
+    if state in ("queued", "running"):
+        lines.append(f"\n{job.get('phase')}: {job.get('done')} / {job.get('total') or '?'} "
+                     "(follow it in the Tator applet; reload the App when it is done)")
+    if job.get("error"):
+        lines.append(f"\n{job['error']}")
+    return {"job_id": job["id"], "state": state, "phase": job.get("phase"),
+            "error": job.get("error"), "result": job.get("result"),
+            "summary": "\n".join(lines)}
+
+
+def _item_row(item: dict[str, Any], tator: dict[str, Any]) -> dict[str, Any]:
+    """One plan item as listed: what, where, and its link into Tator."""
+    eid = item.get("elemental_id")
+    url = deep_link(tator["tator_url"], int(tator["project"]), int(item.get("media_id") or 0),
+                    int(item.get("frame") or 0), int(tator["version"]), eid,
+                    item.get("type_id"))
+    return {"kind": item.get("kind"), "elemental_id": eid, "sample_id": item.get("sample_id"),
+            "label_id": item.get("label_id"), "reason": item.get("reason"), "tator_url": url}
+
+
+def _counts_line(counts: dict[str, int]) -> str:
+    return ", ".join(f"{kind}: {n}" for kind, n in counts.items()) or "nothing to push"
+
+
+def _reason(row: dict[str, Any]) -> str:
+    return f" ({row['reason']})" if row.get("reason") else ""

@@ -1,0 +1,187 @@
+"""FiftyOne operators for Tator: review and push edits, pull again, open in Tator.
+
+Loaded by the App server from ``FIFTYONE_PLUGINS_DIR`` (set by the App manager). Every
+operator acts as the reviewer (``fiftyone_sync.plugin.identity``), only on a dataset of the
+App's project, and only through our HTTP API (``fiftyone_sync.plugin.api_client``), so the
+jobs are the same as the applet's.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import fiftyone.operators as foo
+from fiftyone.operators import types
+
+from fiftyone_sync.plugin import identity, report, targets
+from fiftyone_sync.plugin.api_client import SyncApi
+
+logger = logging.getLogger(__name__)
+
+REVIEW_WAIT = 300.0
+PUSH_WAIT = 600.0
+PULL_WAIT = 120.0
+
+
+class TatorOperator(foo.Operator):
+    """What the Tator operators share: identity, the dataset's version, the token form."""
+
+    label = ""
+    icon = ""
+    place = types.Places.SAMPLES_GRID_ACTIONS
+
+    def resolve_placement(self, ctx: Any) -> Any:
+        """A button in the App (with a form, for the token and the operator's inputs)."""
+        return types.Placement(self.place, types.Button(label=self.label, icon=self.icon,
+                                                        prompt=True))
+
+    def resolve_input(self, ctx: Any) -> Any:
+        """The form: the token field when this App session has none yet, or why not."""
+        inputs = types.Object()
+        try:
+            identity.reviewer(ctx.params)
+        except identity.TokenNeeded as need:
+            inputs.str(identity.TOKEN_PARAM, label="Your Tator token",
+                       description=f"{need} It stays in this App server's memory only.")
+        except identity.IdentityError as error:
+            inputs.view("identity", types.Error(label=str(error)))
+        self.add_inputs(ctx, inputs)
+        return types.Property(inputs, view=types.View(label=self.label))
+
+    def add_inputs(self, ctx: Any, inputs: Any) -> None:
+        """The operator's own form fields (none by default)."""
+
+    def api(self, ctx: Any) -> tuple[SyncApi, dict[str, Any]]:
+        """Our API as the reviewer, for this dataset's version; and the dataset's Tator info.
+
+        Raises:
+            identity.IdentityError: the call does not carry the reviewer's identity.
+            targets.TargetError: the dataset is not one of this App's project.
+        """
+        reviewer = identity.reviewer(ctx.params)
+        if ctx.dataset is None:
+            raise targets.TargetError("open a dataset first")
+        info = ctx.dataset.info
+        version = targets.dataset_version(info, reviewer.project_id)
+        api = SyncApi(identity.api_url(), reviewer.credential, reviewer.project_id, version)
+        return api, info["tator"]
+
+    def markdown_output(self, ctx: Any) -> Any:
+        """The result dialog: the Markdown summary the execution returned."""
+        outputs = types.Object()
+        outputs.str("summary", view=types.MarkdownView())
+        return types.Property(outputs, view=types.View(label=self.label))
+
+    def resolve_output(self, ctx: Any) -> Any:
+        """The result dialog (Markdown summary)."""
+        return self.markdown_output(ctx)
+
+
+class ReviewTatorChanges(TatorOperator):
+    """Shows what a push would do: the API's dry-run plan for this dataset."""
+
+    label = "Review changes for Tator"
+    icon = "fact_check"
+
+    @property
+    def config(self) -> foo.OperatorConfig:
+        """The operator's name and label."""
+        return foo.OperatorConfig(name="review_tator_changes", label=self.label,
+                                  dynamic=True)
+
+    def execute(self, ctx: Any) -> dict[str, Any]:
+        """Makes the plan (``POST /push?dry_run=true``) and returns its first page."""
+        api, tator = self.api(ctx)
+        plan = api.review(REVIEW_WAIT)
+        targets.remember_plan(ctx.dataset.name, plan["plan_id"])
+        logger.info("plugin review of %s: plan %s, %s item(s)", ctx.dataset.name,
+                    plan["plan_id"], plan.get("total"))
+        return report.plan_report(plan, tator)
+
+
+class PushToTator(TatorOperator):
+    """Applies a reviewed plan (``POST /push?plan_id=``) and shows what happened."""
+
+    label = "Push to Tator"
+    icon = "cloud_upload"
+
+    @property
+    def config(self) -> foo.OperatorConfig:
+        """The operator's name and label."""
+        return foo.OperatorConfig(name="push_to_tator", label=self.label, dynamic=True)
+
+    def add_inputs(self, ctx: Any, inputs: Any) -> None:
+        """The plan to apply: the one last reviewed in this App, by default."""
+        default = targets.last_plan(ctx.dataset.name) if ctx.dataset is not None else None
+        inputs.str("plan_id", required=True, default=default, label="Plan",
+                   description="Review changes first; this applies exactly that plan.")
+
+    def execute(self, ctx: Any) -> dict[str, Any]:
+        """Runs the push job, then reloads the dataset (the push writes fixes back)."""
+        api, _ = self.api(ctx)
+        plan_id = str(ctx.params.get("plan_id") or targets.last_plan(ctx.dataset.name) or "")
+        if not plan_id:
+            raise targets.TargetError("review changes first: there is no plan to push")
+        job = api.push(plan_id, PUSH_WAIT)
+        ctx.ops.reload_dataset()
+        return report.push_report(job)
+
+
+class PullFromTator(TatorOperator):
+    """Pulls this dataset's Tator version again (``POST /sync``)."""
+
+    label = "Pull from Tator"
+    icon = "cloud_download"
+
+    @property
+    def config(self) -> foo.OperatorConfig:
+        """The operator's name and label."""
+        return foo.OperatorConfig(name="pull_from_tator", label=self.label, dynamic=True)
+
+    def execute(self, ctx: Any) -> dict[str, Any]:
+        """Queues the pull and waits a while for it; reloads the dataset when it is done."""
+        api, _ = self.api(ctx)
+        wait = float(ctx.params.get("wait", PULL_WAIT))
+        job = api.pull(min(max(wait, 0.0), PULL_WAIT))
+        if job.get("state") == "succeeded":
+            ctx.ops.reload_dataset()
+        return report.pull_report(job)
+
+
+class OpenInTator(TatorOperator):
+    """Links to Tator's annotation view of the selected label, or the current sample."""
+
+    label = "Open in Tator"
+    icon = "open_in_new"
+    place = types.Places.SAMPLES_VIEWER_ACTIONS
+
+    @property
+    def config(self) -> foo.OperatorConfig:
+        """The operator's name and label."""
+        return foo.OperatorConfig(name="open_in_tator", label=self.label, dynamic=True)
+
+    def execute(self, ctx: Any) -> dict[str, Any]:
+        """The deep link: element, media and frame of the selection."""
+        self.api(ctx)
+        info = ctx.dataset.info
+        if ctx.selected_labels:
+            chosen = ctx.selected_labels[0]
+            sample = ctx.dataset[chosen["sample_id"]]
+            return _link(targets.label_link(info, sample, chosen["label_id"], chosen["field"]))
+
+        sample_id = ctx.current_sample or (ctx.selected[0] if ctx.selected else None)
+        if sample_id is None:
+            raise targets.TargetError("select a label or open a sample first")
+        return _link(targets.sample_link(info, ctx.dataset[sample_id]))
+
+
+def _link(url: str) -> dict[str, str]:
+    """The link as data and as the dialog's Markdown (a link the reviewer clicks)."""
+    return {"url": url, "summary": f"[Open in Tator]({url})"}
+
+
+def register(plugin: Any) -> None:
+    """Registers the Tator operators with FiftyOne."""
+    for operator in (ReviewTatorChanges, PushToTator, PullFromTator, OpenInTator):
+        plugin.register(operator)
