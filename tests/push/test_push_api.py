@@ -1,4 +1,8 @@
-"""``/push`` routes over HTTP: auth, paged plan reading, stale-plan refusal, queued jobs."""
+"""``/push`` routes over HTTP and ``fiftyone-sync push`` as a subprocess.
+
+Auth, paged plan reading, stale-plan refusal, queued jobs, plans applied and conflicts
+resolved by a real worker, and the CLI's plan, apply and ``--resolve``.
+"""
 
 from __future__ import annotations
 
@@ -158,3 +162,120 @@ def test_cli_push_prints_the_plan_then_applies_it(api_settings, make_ctx, db, fo
     assert done.returncode == 0, done.stderr[-3000:]
     assert '"updated": 1' in done.stdout
     assert h.tator_latest(tator_emulator)[eid]["attributes"]["Label"] == "Unknown"
+
+
+def _conflicts(fo: Any, tator_emulator: Any, count: int) -> list[str]:
+    """Makes the first ``count`` boxes of image 1 conflicts; returns their elemental ids.
+
+    Each is relabelled Unknown in FiftyOne and, after the pull, edited by bob in Tator
+    (class Ctenophore and a note), so Tator's latest mark moved past the pulled one.
+    """
+    sample = fo.load_dataset(h.DATASET).match({"tator_media_id": 1}).first()
+    labels = sample["boxes"].detections[:count]
+    for label in labels:
+        label.label = "Unknown"
+    sample.save()
+    eids = [label.tator_elemental_id for label in labels]
+    rows = h.tator_latest(tator_emulator)
+    for eid in eids:
+        tator_emulator.store.patch_localization(
+            rows[eid]["id"], user="bob",
+            attributes={"Label": "Ctenophore", "Notes": "bob was here"})
+    return eids
+
+
+def test_cli_resolve_theirs_for_one_element_then_mine_for_the_rest(
+        api_settings, make_ctx, db, fo, tator_emulator):
+    """``push --resolve`` settles conflicts in this terminal, with the token from --token-env.
+
+    ``--resolve theirs --elemental-id A`` gives label A Tator's values and leaves B a
+    conflict; ``--resolve mine`` (all) then makes the next plan overwrite bob's newer
+    revision of B with FiftyOne's values, as a new revision on top of it.
+    """
+    import json
+    import subprocess
+
+    from tests.jobs.helpers import CLI, REPO, worker_env
+
+    ctx = make_ctx()
+    h.pull(ctx)
+    originals = {eid: lb.get("Notes") for eid, (_, lb) in h.boxes(db).items()}
+    a, b = _conflicts(fo, tator_emulator, 2)
+    theirs = h.tator_latest(tator_emulator)
+    assert h.plan(ctx)["counts"]["conflict"] == 2
+    env = {**worker_env(api_settings), "REVIEWER_TOKEN": tator_emulator.tokens["bob"],
+           "FIFTYONE_DATABASE_NAME": fo.config.database_name}
+    env.pop("TATOR_TOKEN", None)
+
+    def resolve(*args: str) -> dict[str, Any]:
+        done = subprocess.run(
+            [str(CLI), "push", "--project", "1", "--version", "1", "--token-env",
+             "REVIEWER_TOKEN", "--resolve", *args], env=env, cwd=REPO, capture_output=True,
+            text=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads(done.stdout)
+
+    took = resolve("theirs", "--elemental-id", a)
+
+    assert (took["choice"], took["resolved"], took["elemental_ids"]) == ("theirs", 1, [a])
+    labels = h.boxes(db)
+    assert (labels[a][1]["label"], labels[a][1]["Notes"]) == ("Ctenophore", "bob was here")
+    assert labels[b][1]["label"] == "Unknown"
+    still = h.plan(ctx)
+    assert still["counts"]["conflict"] == 1 and still["items"][0]["elemental_id"] == b
+
+    kept = resolve("mine")
+
+    assert (kept["choice"], kept["resolved"], kept["elemental_ids"]) == ("mine", 1, [b])
+    planned = h.plan(ctx)
+    assert planned["counts"]["update"] == 1 and planned["counts"]["conflict"] == 0
+    assert planned["items"][0]["elemental_id"] == b
+    assert h.apply(ctx, planned["plan_id"])["updated"] == 1
+    rows = h.tator_latest(tator_emulator)
+    assert rows[b]["mark"] == theirs[b]["mark"] + 1
+    assert rows[b]["attributes"]["Label"] == "Unknown"
+    assert rows[b]["attributes"]["Notes"] == originals[b]
+    assert rows[a] == theirs[a]
+    assert h.plan(ctx)["total"] == 0
+
+
+def test_api_resolve_runs_in_a_worker_theirs_for_one_then_mine_for_all(
+        api, api_settings, make_ctx, db, fo, tator_emulator, tmp_path):
+    """``POST /push/conflicts/resolve`` jobs finish in a worker and do what they say.
+
+    Of three conflicts, ``theirs`` for A gives label A Tator's values; ``"all"`` with
+    ``mine`` then settles exactly the two left (B, C), and the next push writes FiftyOne's
+    values over bob's newer revisions of B and C while A stays as bob left it.
+    """
+    from tests.jobs.helpers import WorkerProcess
+
+    ctx = make_ctx()
+    h.pull(ctx)
+    a, b, c = _conflicts(fo, tator_emulator, 3)
+    theirs = h.tator_latest(tator_emulator)
+    bob = tator_emulator.headers("bob")
+    target = {"project_id": 1, "version_id": 1}
+    worker = WorkerProcess(api_settings, tmp_path / "worker.log")
+    try:
+        took = _finished(api, api.post("/push/conflicts/resolve", params=target, headers=bob,
+                                       json={"elemental_ids": [a], "choice": "theirs"}), bob)
+        kept = _finished(api, api.post("/push/conflicts/resolve", params=target, headers=bob,
+                                       json={"elemental_ids": "all", "choice": "mine"}), bob)
+    finally:
+        worker.stop()
+
+    assert took["state"] == kept["state"] == "succeeded", worker.log()[-3000:]
+    assert (took["result"]["resolved"], took["result"]["elemental_ids"]) == (1, [a])
+    assert kept["result"]["resolved"] == 2
+    assert sorted(kept["result"]["elemental_ids"]) == sorted([b, c])
+    labels = h.boxes(db)
+    assert (labels[a][1]["label"], labels[a][1]["Notes"]) == ("Ctenophore", "bob was here")
+    planned = h.plan(ctx)
+    assert planned["counts"]["update"] == 2 and planned["counts"]["conflict"] == 0
+    assert h.apply(ctx, planned["plan_id"])["updated"] == 2
+    rows = h.tator_latest(tator_emulator)
+    for eid in (b, c):
+        assert rows[eid]["mark"] == theirs[eid]["mark"] + 1
+        assert rows[eid]["attributes"]["Label"] == "Unknown"
+    assert rows[a] == theirs[a]
+    assert h.plan(ctx)["total"] == 0

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import pytest
+
 from tests.push import helpers as h
 
 
@@ -189,3 +191,57 @@ def test_f5_two_labels_with_one_identity_are_invalid_never_merged(
     assert "2 labels carry the identity" in items[0].reason
     assert h.apply(ctx, planned["plan_id"])["invalid"] == 2
     assert h.tator_latest(tator_emulator) == before
+
+
+def _frame_index_shown(filepath: str) -> int:
+    """The index the emulator's video drew into the frame picture a sample shows."""
+    import numpy as np
+    from PIL import Image
+
+    from fiftyone_sync.emulators.tator.drawing import read_frame_index
+
+    with Image.open(filepath) as picture:
+        return read_frame_index(np.array(picture.convert("RGB")))
+
+
+def test_f1_box_moved_on_the_fifteenth_frame_lands_on_tator_frame_14(
+        make_ctx, db, fo, tator_emulator):
+    """F1: a geometry edit on a video frame keeps its media and its 0-based frame.
+
+    The video gets boxes on frames 14 and 29 (the 15th and the last of 30 frames). The
+    sample of the 15th frame must show the picture of Tator frame 14; moving its box and
+    resizing the last frame's box must land on frames 14 and 29 of the same media, as new
+    revisions of the same elements, with nothing written on frames 13, 15 or 30.
+    """
+    specs = [{"media_id": 4, "type": 1, "version": 1, "frame": frame, "x": 0.3, "y": 0.3,
+              "width": 0.2, "height": 0.2, "attributes": {"Label": "Copepod"}}
+             for frame in (14, 29)]
+    tator_emulator.store.create_localizations(1, specs, "alice")
+    ctx = make_ctx()
+    h.pull(ctx)
+    dataset = fo.load_dataset(h.DATASET)
+    fifteenth = dataset.match({"tator_media_id": 4, "frame": 14}).first()
+    last = dataset.match({"tator_media_id": 4, "frame": 29}).first()
+    assert _frame_index_shown(fifteenth.filepath) == 14
+    assert _frame_index_shown(last.filepath) == 29
+    moved = fifteenth["boxes"].detections[0]
+    resized = last["boxes"].detections[0]
+    before = h.tator_latest(tator_emulator)
+    moved.bounding_box = [0.55, 0.6, 0.2, 0.2]
+    resized.bounding_box = [0.3, 0.3, 0.35, 0.1]
+    fifteenth.save()
+    last.save()
+
+    result = h.push(ctx)
+
+    assert (result["updated"], result["created"], result["failed"]) == (2, 0, 0)
+    after = h.tator_latest(tator_emulator)
+    for label, frame in ((moved, 14), (resized, 29)):
+        row, old = after[label.tator_elemental_id], before[label.tator_elemental_id]
+        assert (row["media"], row["frame"], row["version"]) == (4, frame, 1)
+        assert row["mark"] == old["mark"] + 1 and row["id"] != old["id"]
+        assert [row[k] for k in ("x", "y", "width", "height")] == pytest.approx(
+            label.bounding_box)
+    frames = sorted(r["frame"] for r in after.values() if r["media"] == 4 and r["type"] == 1)
+    assert frames == [0, 5, 10, 14, 29]
+    assert h.plan(ctx)["total"] == 0
