@@ -1,4 +1,5 @@
-"""``fiftyone-sync serve`` and ``stop`` as a user runs them: separate processes, real stores."""
+"""``fiftyone-sync serve``, ``stop`` and ``emulate fastvss`` as a user runs them: separate
+processes, real stores."""
 
 from __future__ import annotations
 
@@ -113,3 +114,30 @@ def test_readme_documents_every_setting() -> None:
                if f"| `{contract.get(name, 'FIFTYONE_SYNC_' + name.upper())}` |" not in readme]
     assert not missing, f"README settings table lacks rows for {missing}"
     assert "| `FIFTYONE_SYNC_LOG_LEVEL` |" in readme
+
+
+def test_emulate_fastvss_answers_health_and_projects_on_the_given_port(tmp_path: Path) -> None:
+    """``emulate fastvss`` stands in for Fast-VSS in demos and by hand: on the chosen port it
+    must answer what the product asks first (``/health``, ``/projects``)."""
+    port = free_port()
+    with open(tmp_path / "fastvss.log", "wb") as log:
+        process = subprocess.Popen([CLI, "emulate", "fastvss", "--port", str(port)],
+                                   stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: process.poll() is not None or _answers(url), timeout=60,
+                   what="fiftyone-sync emulate fastvss")
+        assert process.poll() is None, (tmp_path / "fastvss.log").read_text()
+        health = httpx.get(f"{url}/health", timeout=10)
+        projects = httpx.get(f"{url}/projects", timeout=10)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    assert health.status_code == 200 and health.json()["status"] == "ok"
+    assert projects.json() == {"projects": ["testproject", "otherproject"]}
+    assert f"Fast-VSS emulator on {url}" in (tmp_path / "fastvss.log").read_text()

@@ -10,7 +10,9 @@ import time
 import uuid
 
 import httpx
+import redis
 
+from fiftyone_sync.embeddings.proxy import KEY_PREFIX, EmbedStore
 from fiftyone_sync.emulators.fastvss import image_vector
 from tests.embeddings.conftest import png, upload, wait_for_result
 from tests.fixtures.net import free_port, port_open, wait_until
@@ -60,6 +62,50 @@ def test_seventy_files_split_into_three_jobs_in_upload_order(api, fastvss_emulat
     assert fastvss_emulator.state.submissions == 3
     assert result["filenames"] == [name for name, _ in images]
     assert len(result["embeddings"]) == 70
+    assert result["embeddings"] == [image_vector(data) for _, data in images]
+
+
+def test_result_record_lives_to_its_deadline_then_for_embed_result_ttl(
+    api_settings, start_api, fastvss_emulator, redis_url
+):
+    """A pending record must outlive its Fast-VSS deadline; a settled one lives only for
+    ``embed_result_ttl``, then polls answer 404 (Redis does not fill up with old results)."""
+    server = start_api(api_settings.model_copy(update={"embed_result_ttl": 2}))
+    fastvss_emulator.set(job_delay=0.5)
+    store = redis.Redis.from_url(redis_url)
+
+    response = upload(server.url, fastvss_emulator.project, _images(1))
+    key = response.json()["uuid"]
+    pending_ttl = store.ttl(f"{KEY_PREFIX}{key}")
+    assert 2 < pending_ttl <= 60 + 2
+
+    assert wait_for_result(server.url, key)["status"] == "completed"
+    assert 0 < store.ttl(f"{KEY_PREFIX}{key}") <= 2
+    wait_until(lambda: not store.exists(f"{KEY_PREFIX}{key}"), timeout=10,
+               what="the settled record to expire")
+    assert httpx.get(f"{server.url}/embed/{key}").status_code == 404
+
+
+def test_results_are_collected_before_fastvss_forgets_them(api, fastvss_emulator, redis_url):
+    """Fast-VSS drops results soon after a job ends (about 500 s; 1 s here): a client that
+    polls only later must still get them, so the API collects them without being asked."""
+    knobs = httpx.post(f"{fastvss_emulator.url}/_emulator/faults",
+                       json={"job_delay": 0.3, "result_ttl": 1.0})
+    assert knobs.status_code == 200, knobs.text
+    images = _images(2)
+    project = fastvss_emulator.project
+
+    response = upload(api.url, project, images)
+    assert response.status_code == 200, response.text
+    key = response.json()["uuid"]
+    record = EmbedStore(redis.Redis.from_url(redis_url)).load(key)
+    job = f"{fastvss_emulator.url}/predict/job/{record.batches[0].job_id}/{project}"
+    wait_until(lambda: "does not exist" in httpx.get(job).json().get("error", ""),
+               timeout=15, what="Fast-VSS to forget the job")
+
+    result = httpx.get(f"{api.url}/embed/{key}").json()
+
+    assert result["status"] == "completed", result
     assert result["embeddings"] == [image_vector(data) for _, data in images]
 
 
