@@ -10,6 +10,7 @@ then the App is opened through ``/launch`` and the code exchange, as a browser w
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -57,14 +58,21 @@ class PluginEnv:
     def execute(self, operator: str, params: dict[str, Any] | None = None,
                 dataset: str = DATASET, client: httpx.Client | None = None,
                 **context: Any) -> dict[str, Any]:
-        """Runs an operator through the access proxy (or ``client``); the App's answer."""
+        """Runs an operator through the access proxy (or ``client``) as the App does.
+
+        The App calls the generator route for every operator; a generator operator's
+        stream is folded into the shape of a plain one (see :func:`fold_stream`).
+        """
         body = {"dataset_name": dataset, "operator_uri": f"{PLUGIN}/{operator}",
                 "params": params or {}, "view": [], "selected": [], "selected_labels": [],
                 **context}
-        answer = (client or self.app).post(f"/apps/{PROJECT}/operators/execute", json=body,
-                                           timeout=600)
+        answer = (client or self.app).post(f"/apps/{PROJECT}/operators/execute/generator",
+                                           json=body, timeout=600)
         assert answer.status_code in (200, 500), answer.text
-        return answer.json()
+        try:
+            return answer.json()
+        except ValueError:
+            return fold_stream(answer.text)
 
     def headers(self, user: str = "alice") -> dict[str, str]:
         """The user's ``Authorization`` header."""
@@ -84,6 +92,23 @@ class PluginEnv:
     def mongo(self) -> pymongo.MongoClient:
         """A client of the deployment's MongoDB (close it)."""
         return pymongo.MongoClient(self.settings.database_uri)
+
+
+def fold_stream(text: str) -> dict[str, Any]:
+    """A generator operator's message stream as ``{result, error, error_message}``.
+
+    ``progress`` lists the ``set_progress`` messages and ``messages`` every operator the
+    stream triggered in the App, in order; the result is the ``show_output`` results, or
+    ``None`` with the reason in ``error_message`` when the operator refused.
+    """
+    triggered = [json.loads(line)["body"] for line in text.splitlines() if line.strip()]
+    shown = [t["params"]["results"] for t in triggered if t["operator_uri"] == "show_output"]
+    assert len(shown) == 1, triggered
+    refused = shown[0].get("error")
+    return {"result": None if refused else shown[0], "error": "refused" if refused else None,
+            "error_message": refused,
+            "progress": [t["params"] for t in triggered if t["operator_uri"] == "set_progress"],
+            "messages": [t["operator_uri"] for t in triggered]}
 
 
 def open_app(api_url: str, user_headers: dict[str, str]) -> httpx.Client:

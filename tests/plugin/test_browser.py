@@ -143,8 +143,14 @@ def _review_session(plugin_env: PluginEnv, page: Page) -> None:
         {"attributes": {"Label": "Diatom"}})
     page.goto(grid_url)
     dialog = _run_operator(page, "pull_from_tator")
-    dialog.get_by_role("button", name="Execute").click()
-    expect(page.get_by_text("succeeded")).to_be_visible(timeout=LONG)
+    plugin_env.tator.faults.add("GetLocalizationList", latency=2.0)
+    try:
+        dialog.get_by_role("button", name="Execute").click()
+        expect(page.get_by_role("progressbar").first).to_be_visible(timeout=LONG)
+        _shot(page, "4a-pull-progress")
+        expect(page.get_by_text("succeeded")).to_be_visible(timeout=LONG)
+    finally:
+        plugin_env.tator.faults.clear()
     _shot(page, "4-pull")
     page.goto(f"{grid_url}&id={sample['_id']}")
     expect(page.get_by_text("Diatom").first).to_be_visible(timeout=LONG)

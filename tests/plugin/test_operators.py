@@ -15,7 +15,14 @@ import pytest
 from bson import ObjectId
 
 from fiftyone_sync.dataset.mapping import deep_link
-from tests.plugin.conftest import DATASET, PROJECT, VERSION, PluginEnv, open_app
+from tests.plugin.conftest import (
+    DATASET,
+    PROJECT,
+    VERSION,
+    PluginEnv,
+    fold_stream,
+    open_app,
+)
 
 
 def _result(answer: dict[str, Any]) -> dict[str, Any]:
@@ -82,8 +89,10 @@ def test_review_shows_an_app_edit_and_push_changes_tator(plugin_env: PluginEnv) 
     assert eid in review["summary"]
     assert _tator_rows(plugin_env)[eid]["attributes"]["Label"] == label["label"]
 
-    pushed = _result(plugin_env.execute("push_to_tator", {"plan_id": review["plan_id"]}))
+    answer = plugin_env.execute("push_to_tator", {"plan_id": review["plan_id"]})
+    pushed = _result(answer)
     assert pushed["outcome"] == "applied"
+    assert answer["progress"] and answer["progress"][-1]["progress"] == 1.0
     assert pushed["counts"]["updated"] == 1
     assert pushed["conflicts"] == [] and pushed["invalid"] == []
     assert _tator_rows(plugin_env)[eid]["attributes"]["Label"] == new_label
@@ -120,9 +129,13 @@ def test_pull_after_a_tator_change_shows_it(plugin_env: PluginEnv) -> None:
     plugin_env.tator.api("bob").update_localization(
         row["id"], {"attributes": {"Notes": "changed in Tator"}})
 
-    pulled = _result(plugin_env.execute("pull_from_tator"))
+    answer = plugin_env.execute("pull_from_tator")
+    pulled = _result(answer)
 
     assert pulled["state"] == "succeeded", pulled
+    assert answer["progress"][-1] == {"label": "succeeded", "progress": 1.0}
+    assert answer["messages"][-2:] == ["reload_dataset", "show_output"]
+    assert "labels created: 0, updated: 1" in pulled["summary"]
     record = httpx.get(f"{plugin_env.api_url}/jobs/{pulled['job_id']}",
                        headers=plugin_env.headers(), timeout=30).json()
     assert (record["kind"], record["requested_by"]) == ("pull", "alice")
@@ -160,7 +173,8 @@ def test_a_call_straight_to_the_app_is_refused(plugin_env: PluginEnv) -> None:
             "view": [], "selected": [], "selected_labels": []}
 
     with direct:
-        answer = direct.post("/operators/execute", json=body, timeout=60).json()
+        answer = fold_stream(direct.post("/operators/execute/generator", json=body,
+                                         timeout=60).text)
 
     assert "does not carry your Tator identity" in _refusal(answer)
     after = httpx.get(f"{plugin_env.api_url}/jobs", params={"project_id": str(PROJECT)},

@@ -3,14 +3,15 @@
 The plugin has no pull or push code of its own: it queues the API's jobs (``POST /sync``,
 ``POST /push``), follows them with ``GET /jobs/{id}`` and reads plans with
 ``GET /push/plans/{id}``, all with the reviewer's ``Authorization`` header. Operators run in
-a worker thread of the App server, so waiting for a job blocks only that call; each wait
-has a deadline, after which the operator reports the job id and its state.
+a worker thread of the App server, so following a job blocks only that call; each wait has
+a deadline, after which the operator reports the job id and its state.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -47,47 +48,39 @@ class SyncApi:
         self._project = project_id
 
     def review(self, wait: float) -> dict[str, Any]:
-        """Makes a push plan (the dry run) and returns its header and first items."""
-        job = self._finished(self._call("POST", "/push", {**self._target, "dry_run": "true"}),
-                             wait)
+        """Makes a push plan (the dry run) and returns its header and first items.
+
+        Raises:
+            ApiError: the plan job failed, was cancelled, or did not end within ``wait``.
+        """
+        queued = self._call("POST", "/push", {**self._target, "dry_run": "true"})
+        job = _succeeded(_last(self.watch(queued["job_id"], wait)), wait)
         plan_id = (job.get("result") or {}).get("plan_id")
         if not plan_id:
             raise ApiError(f"the plan job {job['id']} gave no plan id")
         return self._call("GET", f"/push/plans/{plan_id}",
                           {"project_id": str(self._project), "page_size": str(PLAN_PAGE_SIZE)})
 
-    def push(self, plan_id: str, wait: float) -> dict[str, Any]:
-        """Applies a reviewed plan; returns the finished job (its result lists outcomes)."""
-        queued = self._call("POST", "/push", {**self._target, "plan_id": plan_id})
-        return self._finished(queued, wait)
+    def start_push(self, plan_id: str) -> str:
+        """Queues the job that applies a reviewed plan; returns its id."""
+        return self._call("POST", "/push", {**self._target, "plan_id": plan_id})["job_id"]
 
-    def pull(self, wait: float) -> dict[str, Any]:
-        """Queues a pull of the version; returns the job, finished unless ``wait`` ran out."""
-        queued = self._call("POST", "/sync", self._target)
-        return self.follow(queued["job_id"], wait)
+    def start_pull(self) -> str:
+        """Queues a pull of the version; returns the job's id."""
+        return self._call("POST", "/sync", self._target)["job_id"]
 
-    def follow(self, job_id: str, wait: float) -> dict[str, Any]:
-        """The job's record once it ended, or its current record after ``wait`` seconds."""
+    def watch(self, job_id: str, wait: float) -> Iterator[dict[str, Any]]:
+        """The job's record at each poll, until it ends or ``wait`` seconds have passed.
+
+        The last record yielded is the final one, or the current one when time ran out.
+        """
         deadline = time.monotonic() + wait
         while True:
             record = self._call("GET", f"/jobs/{job_id}", None)
+            yield record
             if record.get("state") in FINAL_STATES or time.monotonic() >= deadline:
-                return record
+                return
             time.sleep(POLL_INTERVAL)
-
-    def _finished(self, queued: dict[str, Any], wait: float) -> dict[str, Any]:
-        """Waits for a queued job and returns it if it succeeded.
-
-        Raises:
-            ApiError: the job failed, was cancelled, or did not end within ``wait``.
-        """
-        record = self.follow(queued["job_id"], wait)
-        if record.get("state") == "succeeded":
-            return record
-        if record.get("state") in FINAL_STATES:
-            raise ApiError(f"job {record['id']} {record['state']}: {record.get('error')}")
-        raise ApiError(f"job {record['id']} is still {record.get('state')} after {wait:.0f} s;"
-                       " follow it in the Tator applet")
 
     def _call(self, method: str, path: str, query: dict[str, str] | None) -> dict[str, Any]:
         """One API call; the answer's JSON, or :class:`ApiError` with the API's reason."""
@@ -104,6 +97,28 @@ class SyncApi:
             raise ApiError(f"the FiftyOne Sync API refused {method} {path}: "
                            f"HTTP {response.status_code} {_detail(response)}")
         return response.json()
+
+
+def _last(records: Iterator[dict[str, Any]]) -> dict[str, Any]:
+    """The last record a :meth:`SyncApi.watch` yields."""
+    record: dict[str, Any] = {}
+    for record in records:
+        pass
+    return record
+
+
+def _succeeded(record: dict[str, Any], wait: float) -> dict[str, Any]:
+    """``record`` if its job succeeded.
+
+    Raises:
+        ApiError: the job failed, was cancelled, or did not end within ``wait`` seconds.
+    """
+    if record.get("state") == "succeeded":
+        return record
+    if record.get("state") in FINAL_STATES:
+        raise ApiError(f"job {record['id']} {record['state']}: {record.get('error')}")
+    raise ApiError(f"job {record['id']} is still {record.get('state')} after {wait:.0f} s;"
+                   " follow it in the Tator applet")
 
 
 def _detail(response: httpx.Response) -> str:

@@ -58,11 +58,29 @@ def pull_report(job: dict[str, Any]) -> dict[str, Any]:
     if state in ("queued", "running"):
         lines.append(f"\n{job.get('phase')}: {job.get('done')} / {job.get('total') or '?'} "
                      "(follow it in the Tator applet; reload the App when it is done)")
+    if state == "succeeded":
+        lines.append("\n" + _pull_counts(job.get("result") or {}))
     if job.get("error"):
         lines.append(f"\n{job['error']}")
     return {"job_id": job["id"], "state": state, "phase": job.get("phase"),
             "error": job.get("error"), "result": job.get("result"),
             "summary": "\n".join(lines)}
+
+
+def progress(job: dict[str, Any]) -> tuple[str, float | None]:
+    """The App's progress indicator for a job record: a label and a fraction (or None)."""
+    state, phase = job.get("state"), job.get("phase")
+    done, total = job.get("done") or 0, job.get("total") or 0
+    if state != "running":
+        return f"{state}", 1.0 if state in ("succeeded", "failed", "cancelled") else None
+    if total:
+        return f"{phase}: {done} / {total}", min(done / total, 1.0)
+    return f"{phase or 'running'}", None
+
+
+def refusal_report(action: str, error: Exception) -> dict[str, Any]:
+    """The dialog of an operator that could not act: what was refused and why."""
+    return {"error": str(error), "summary": f"**{action}: not done.** {error}"}
 
 
 def _item_row(item: dict[str, Any], tator: dict[str, Any]) -> dict[str, Any]:
@@ -73,6 +91,14 @@ def _item_row(item: dict[str, Any], tator: dict[str, Any]) -> dict[str, Any]:
                     item.get("type_id"))
     return {"kind": item.get("kind"), "elemental_id": eid, "sample_id": item.get("sample_id"),
             "label_id": item.get("label_id"), "reason": item.get("reason"), "tator_url": url}
+
+
+def _pull_counts(result: dict[str, Any]) -> str:
+    """A pull's changes in one line: labels created, updated, removed; conflicts."""
+    labels = result.get("labels") or {}
+    conflicts = (result.get("conflicts") or {}).get("count", 0)
+    return (f"labels created: {labels.get('created', 0)}, updated: {labels.get('updated', 0)}"
+            f", removed: {labels.get('removed', 0)}; conflicts: {conflicts}")
 
 
 def _counts_line(counts: dict[str, int]) -> str:

@@ -9,19 +9,21 @@ jobs are the same as the applet's.
 from __future__ import annotations
 
 import logging
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import fiftyone.operators as foo
 from fiftyone.operators import types
 
 from fiftyone_sync.plugin import identity, report, targets
-from fiftyone_sync.plugin.api_client import SyncApi
+from fiftyone_sync.plugin.api_client import ApiError, SyncApi
 
 logger = logging.getLogger(__name__)
 
 REVIEW_WAIT = 300.0
-PUSH_WAIT = 600.0
-PULL_WAIT = 120.0
+PUSH_WAIT = 1800.0
+PULL_WAIT = 1800.0
+"""Seconds an operator follows its job; after that it reports where the job is."""
 
 
 class TatorOperator(foo.Operator):
@@ -100,7 +102,40 @@ class ReviewTatorChanges(TatorOperator):
         return report.plan_report(plan, tator)
 
 
-class PushToTator(TatorOperator):
+class JobOperator(TatorOperator):
+    """An operator that runs an API job and follows it live in the App.
+
+    It executes as a generator: the App shows the job's phase and done/total while it runs,
+    then the result dialog. A refusal (no identity, another project's dataset, the API's
+    answer) ends in the same dialog and as an error notification.
+    """
+
+    def execute(self, ctx: Any) -> Iterator[Any]:
+        """Runs :meth:`run`, relaying its progress; then shows its result (or refusal)."""
+        try:
+            result = yield from self.run(ctx)
+        except (identity.IdentityError, targets.TargetError, ApiError) as error:
+            logger.info("plugin %s refused: %s", self.config.name, error)
+            yield ctx.ops.notify(str(error), variant="error")
+            result = report.refusal_report(self.label, error)
+        yield ctx.ops.show_output(self.markdown_output(ctx).to_json(), result)
+
+    def run(self, ctx: Any) -> Generator[Any, None, dict[str, Any]]:
+        """Starts and follows the job, yielding App messages; returns the result dialog's data."""
+        raise NotImplementedError
+
+    @staticmethod
+    def follow(ctx: Any, api: SyncApi, job_id: str, wait: float
+               ) -> Generator[Any, None, dict[str, Any]]:
+        """Yields a progress message per poll of the job; returns its last record."""
+        record: dict[str, Any] = {}
+        for record in api.watch(job_id, wait):
+            label, fraction = report.progress(record)
+            yield ctx.ops.set_progress(label=label, progress=fraction)
+        return record
+
+
+class PushToTator(JobOperator):
     """Applies a reviewed plan (``POST /push?plan_id=``) and shows what happened."""
 
     label = "Push to Tator"
@@ -108,8 +143,9 @@ class PushToTator(TatorOperator):
 
     @property
     def config(self) -> foo.OperatorConfig:
-        """The operator's name and label."""
-        return foo.OperatorConfig(name="push_to_tator", label=self.label, dynamic=True)
+        """The operator's name and label; executed as a generator to show progress."""
+        return foo.OperatorConfig(name="push_to_tator", label=self.label, dynamic=True,
+                                  execute_as_generator=True)
 
     def add_inputs(self, ctx: Any, inputs: Any) -> None:
         """The plan to apply: the one last reviewed in this App, by default."""
@@ -117,18 +153,20 @@ class PushToTator(TatorOperator):
         inputs.str("plan_id", required=True, default=default, label="Plan",
                    description="Review changes first; this applies exactly that plan.")
 
-    def execute(self, ctx: Any) -> dict[str, Any]:
+    def run(self, ctx: Any) -> Generator[Any, None, dict[str, Any]]:
         """Runs the push job, then reloads the dataset (the push writes fixes back)."""
         api, _ = self.api(ctx)
         plan_id = str(ctx.params.get("plan_id") or targets.last_plan(ctx.dataset.name) or "")
         if not plan_id:
             raise targets.TargetError("review changes first: there is no plan to push")
-        job = api.push(plan_id, PUSH_WAIT)
-        ctx.ops.reload_dataset()
+
+        job = yield from self.follow(ctx, api, api.start_push(plan_id), PUSH_WAIT)
+        if job.get("state") == "succeeded":
+            yield ctx.ops.reload_dataset()
         return report.push_report(job)
 
 
-class PullFromTator(TatorOperator):
+class PullFromTator(JobOperator):
     """Pulls this dataset's Tator version again (``POST /sync``)."""
 
     label = "Pull from Tator"
@@ -136,16 +174,18 @@ class PullFromTator(TatorOperator):
 
     @property
     def config(self) -> foo.OperatorConfig:
-        """The operator's name and label."""
-        return foo.OperatorConfig(name="pull_from_tator", label=self.label, dynamic=True)
+        """The operator's name and label; executed as a generator to show progress."""
+        return foo.OperatorConfig(name="pull_from_tator", label=self.label, dynamic=True,
+                                  execute_as_generator=True)
 
-    def execute(self, ctx: Any) -> dict[str, Any]:
-        """Queues the pull and waits a while for it; reloads the dataset when it is done."""
+    def run(self, ctx: Any) -> Generator[Any, None, dict[str, Any]]:
+        """Queues the pull and follows it a while; reloads the dataset when it is done."""
         api, _ = self.api(ctx)
-        wait = float(ctx.params.get("wait", PULL_WAIT))
-        job = api.pull(min(max(wait, 0.0), PULL_WAIT))
+        wait = min(max(float(ctx.params.get("wait", PULL_WAIT)), 0.0), PULL_WAIT)
+
+        job = yield from self.follow(ctx, api, api.start_pull(), wait)
         if job.get("state") == "succeeded":
-            ctx.ops.reload_dataset()
+            yield ctx.ops.reload_dataset()
         return report.pull_report(job)
 
 
