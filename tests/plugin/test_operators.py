@@ -86,6 +86,9 @@ def test_review_shows_an_app_edit_and_push_changes_tator(plugin_env: PluginEnv) 
     assert (item["kind"], item["elemental_id"]) == ("update", eid)
     assert item["sample_id"] == str(sample["_id"])
     assert f"selected_entity={eid}" in item["tator_url"]
+    sample_page = plugin_env.app.get(item["sample_url"], timeout=30)
+    assert sample_page.status_code == 200 and "<html" in sample_page.text.lower()
+    assert item["sample_url"].endswith(f"&id={sample['_id']}")
     assert eid in review["summary"]
     assert _tator_rows(plugin_env)[eid]["attributes"]["Label"] == label["label"]
 
@@ -119,7 +122,10 @@ def test_push_lists_conflicts(plugin_env: PluginEnv) -> None:
 
     assert pushed["counts"]["conflicts"] == 1
     assert [row["elemental_id"] for row in pushed["conflicts"]] == [label["tator_elemental_id"]]
-    assert "conflicts: `" in pushed["summary"]
+    assert pushed["conflicts"][0]["sample_url"] == (
+        f"/apps/{PROJECT}/datasets/{DATASET}?proxy=%2Fapps%2F{PROJECT}&id={sample['_id']}")
+    assert pushed["conflicts"][0]["sample_url"] in pushed["summary"]
+    assert f"conflicts: [`{label['tator_elemental_id']}`]" in pushed["summary"]
     assert _tator_rows(plugin_env)[label["tator_elemental_id"]]["attributes"]["Notes"] == "theirs"
 
 

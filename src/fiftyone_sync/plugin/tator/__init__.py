@@ -99,7 +99,7 @@ class ReviewTatorChanges(TatorOperator):
         targets.remember_plan(ctx.dataset.name, plan["plan_id"])
         logger.info("plugin review of %s: plan %s, %s item(s)", ctx.dataset.name,
                     plan["plan_id"], plan.get("total"))
-        return report.plan_report(plan, tator)
+        return report.plan_report(plan, tator, ctx.dataset.name)
 
 
 class JobOperator(TatorOperator):
@@ -155,7 +155,7 @@ class PushToTator(JobOperator):
 
     def run(self, ctx: Any) -> Generator[Any, None, dict[str, Any]]:
         """Runs the push job, then reloads the dataset (the push writes fixes back)."""
-        api, _ = self.api(ctx)
+        api, tator = self.api(ctx)
         plan_id = str(ctx.params.get("plan_id") or targets.last_plan(ctx.dataset.name) or "")
         if not plan_id:
             raise targets.TargetError("review changes first: there is no plan to push")
@@ -163,7 +163,7 @@ class PushToTator(JobOperator):
         job = yield from self.follow(ctx, api, api.start_push(plan_id), PUSH_WAIT)
         if job.get("state") == "succeeded":
             yield ctx.ops.reload_dataset()
-        return report.push_report(job)
+        return report.push_report(job, int(tator["project"]), ctx.dataset.name)
 
 
 class PullFromTator(JobOperator):
