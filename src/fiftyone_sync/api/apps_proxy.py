@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import posixpath
+import threading
 import time
 from collections.abc import AsyncIterator
 from urllib.parse import quote, urlencode
@@ -83,17 +84,22 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 router = APIRouter(lifespan=_lifespan)
 
 
+_MANAGER_LOCK = threading.Lock()
+"""Makes the first concurrent requests (route threads) share one manager and one reaper."""
+
+
 def get_app_manager(request: Request) -> AppManager:
     """The process's App manager; the first call also starts the idle reaper thread."""
     state = request.app.state
-    if getattr(state, "app_manager", None) is None:
-        settings: Settings = state.settings
-        manager = AppManager(settings, lambda: stores.mongo_uri(settings))
-        if settings.app_idle_timeout > 0:
-            interval = min(REAPER_MAX_INTERVAL, max(0.5, settings.app_idle_timeout / 4))
-            state.app_reaper = IdleReaper(manager, interval)
-            state.app_reaper.start()
-        state.app_manager = manager
+    with _MANAGER_LOCK:
+        if getattr(state, "app_manager", None) is None:
+            settings: Settings = state.settings
+            manager = AppManager(settings, lambda: stores.mongo_uri(settings))
+            if settings.app_idle_timeout > 0:
+                interval = min(REAPER_MAX_INTERVAL, max(0.5, settings.app_idle_timeout / 4))
+                state.app_reaper = IdleReaper(manager, interval)
+                state.app_reaper.start()
+            state.app_manager = manager
     return state.app_manager
 
 
