@@ -129,9 +129,16 @@ def build_dataset(fo: Any, name: str, paths: list[Path], per_image: int, labels:
     return dataset
 
 
-def crop_floor(dataset: Any, dot_window: float) -> int:
+def crop_floor(dataset: Any, settings: Any) -> int:
     """Cuts every box's crop the way the job does, and nothing else; returns the count."""
-    from fiftyone_sync.embeddings.crops import CropTarget, GeometryKind, cut_image_crops
+    from fiftyone_sync.embeddings.crops import (
+        CropRule,
+        CropTarget,
+        GeometryKind,
+        cut_image_crops,
+    )
+
+    rule = CropRule.from_settings(settings)
 
     filepaths, ids, boxes = dataset.values(["filepath", "boxes.detections.id",
                                             "boxes.detections.bounding_box"])
@@ -139,7 +146,7 @@ def crop_floor(dataset: Any, dot_window: float) -> int:
     for filepath, label_ids, geometries in zip(filepaths, ids, boxes, strict=True):
         targets = [CropTarget(i, GeometryKind.BOX, g)
                    for i, g in zip(label_ids, geometries, strict=True)]
-        count += len(cut_image_crops(filepath, targets, dot_window).crops)
+        count += len(cut_image_crops(filepath, targets, rule).crops)
     return count
 
 
@@ -160,7 +167,7 @@ def bench_size(fo: Any, settings: Any, labels: int, per_image: int, workdir: Pat
                      credential=Credential("Token", "bench"), version_id=1,
                      dataset_name=dataset.name)
 
-    cropped, crop_s, crop_mb = timed(lambda: crop_floor(dataset, settings.dot_crop_window))
+    cropped, crop_s, crop_mb = timed(lambda: crop_floor(dataset, settings))
     result, job_s, job_mb = timed(lambda: embed(ctx, EmbedRequest(version_id=1)))
     assert result.embedded == labels == cropped, result.to_dict()
     again, noop_s, _ = timed(lambda: embed(ctx, EmbedRequest(version_id=1)))

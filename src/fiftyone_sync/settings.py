@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     app_base_port: int = 5151
     app_address: str = "127.0.0.1"
     tator_url: str = "http://127.0.0.1:8090"
+    # Seconds Tator may take to answer one request (read timeout); connecting is bounded
+    # by min(5, this). README "Security and reliability".
+    tator_timeout: float = Field(60.0, gt=0)
     allowed_database_names: Annotated[list[str], NoDecode] = []
     secret_key: str | None = None
     token_cache_ttl: float = 60.0
@@ -89,7 +92,11 @@ class Settings(BaseSettings):
     push_geometry_concurrency: int = Field(4, ge=1, le=32)
     push_delay: float = Field(0.0, ge=0)
     # Embedding job (README "Embeddings"): a dot's crop is a square of dot_crop_window times
-    # the image's shorter side; labels go to Fast-VSS in chunks of embed_chunk_labels.
+    # the image's shorter side; a box's or line's crop is a square around it, its longer side
+    # plus embed_crop_margin of it on each side; no crop is under embed_crop_min_size pixels.
+    # Labels go to Fast-VSS in chunks of embed_chunk_labels.
+    embed_crop_margin: float = Field(0.1, ge=0, le=10)
+    embed_crop_min_size: int = Field(32, ge=1, le=4096)
     embed_chunk_labels: int = Field(1024, ge=1)
     embed_map_method: Literal["umap", "pca", "tsne"] = "umap"
     embed_after_pull: bool = True

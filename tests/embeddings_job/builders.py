@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from fiftyone_sync.embeddings.crops import CropTarget, GeometryKind, cut_image_crops
+from fiftyone_sync.embeddings.crops import CropRule, CropTarget, GeometryKind, cut_image_crops
+from fiftyone_sync.settings import Settings
 
 BOXES, DOTS, LINES = "boxes", "dots", "lines"
 KINDS = {BOXES: ("detections", GeometryKind.BOX, "bounding_box"),
@@ -97,9 +98,14 @@ def label_rows(dataset: Any, field: str) -> list[dict[str, Any]]:
     return rows
 
 
-def crop_bytes(row: dict[str, Any], field: str, dot_window: float = 0.05) -> bytes:
-    """The crop of one label, cut locally the way the job cuts it."""
+def default_rule() -> CropRule:
+    """The crop rule of the default settings (the ``embed_settings`` fixture's)."""
+    return CropRule.from_settings(Settings.model_construct())
+
+
+def crop_bytes(row: dict[str, Any], field: str, rule: CropRule | None = None) -> bytes:
+    """The crop of one label, cut locally the way the job cuts it (default settings)."""
     kind = KINDS[field][1]
     cut = cut_image_crops(row["filepath"], [CropTarget(row["id"], kind, row["geometry"])],
-                          dot_window)
+                          rule or default_rule())
     return cut.crops[row["id"]]

@@ -61,3 +61,28 @@ def make_ctx(fo: Any, embed_settings: Settings) -> Callable[..., JobContext]:
             version_id=1, dataset_name=dataset_name)
 
     return build
+
+
+PULLED_PREFIX = "tator-p1-"
+"""Datasets the pull makes of the Tator emulator's project 1 (tests/dataset uses them too)."""
+
+
+@pytest.fixture
+def clean_project(fo: Any) -> Iterator[None]:
+    """No dataset or sync state of emulator project 1 before and after the test.
+
+    A pull against a sync state left by another test would take every label as unchanged
+    and pull nothing, so a test that pulls starts from nothing.
+    """
+    import fiftyone.core.odm as foo
+
+    def wipe() -> None:
+        for name in fo.list_datasets():
+            if name.startswith(PULLED_PREFIX):
+                fo.delete_dataset(name)
+        foo.get_db_conn()["tator_sync_state"].delete_many(
+            {"dataset": {"$regex": f"^{PULLED_PREFIX}"}})
+
+    wipe()
+    yield
+    wipe()

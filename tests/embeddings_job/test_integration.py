@@ -49,7 +49,7 @@ def _env(settings: Settings) -> dict[str, str]:
 
 
 def test_a_pulled_version_is_embedded_label_by_label(
-        fo, tator_emulator, make_ctx, embed_settings, tmp_path: Path) -> None:
+        fo, tator_emulator, make_ctx, embed_settings, clean_project, tmp_path: Path) -> None:
     from fiftyone_sync.dataset.pull import PullRequest, pull
     from fiftyone_sync.embeddings.job import EmbedRequest, embed
 
@@ -72,6 +72,81 @@ def test_a_pulled_version_is_embedded_label_by_label(
     finally:
         if fo.dataset_exists("tator-p1-v1"):
             fo.delete_dataset("tator-p1-v1")
+
+
+DATASET = "tator-p1-v1"
+
+
+def _pull_then_embed(make_ctx, settings: Settings, token: str) -> tuple[Any, Any]:
+    """Pulls version 1 as alice, then embeds it, as the job after a pull does."""
+    from fiftyone_sync.dataset.pull import PullRequest, pull
+    from fiftyone_sync.embeddings.job import EmbedRequest, embed
+
+    ctx = make_ctx(DATASET, settings)
+    ctx.credential = Credential("Token", token)
+    pulled = pull(ctx, PullRequest(version_id=1))
+    return pulled, embed(make_ctx(DATASET, settings), EmbedRequest(version_id=1))
+
+
+def test_tator_adding_3_and_moving_2_boxes_embeds_exactly_those_5_and_redraws_the_map(
+        fo, tator_emulator, fastvss_emulator, make_ctx, embed_settings, clean_project,
+        tmp_path: Path) -> None:
+    """Only labels Tator changed get new vectors; a re-pull of an unchanged version embeds
+    nothing and leaves the map alone (no Fast-VSS call at all)."""
+    settings = embed_settings.model_copy(update={
+        "tator_url": tator_emulator.url, "data_dir": tmp_path / "pulled"})
+    token = tator_emulator.tokens["alice"]
+    _, first = _pull_then_embed(make_ctx, settings, token)
+    dataset = fo.load_dataset(DATASET)
+    map_key = f"tator_map_{BOXES}"
+    drawn = dataset.get_brain_info(map_key).timestamp
+    before = {row["id"]: row for row in label_rows(dataset, BOXES)}
+    assert first.embedded == first.labels > 10
+
+    bob = tator_emulator.api("bob")
+    boxes = [loc for loc in bob.get_localization_list(1, version=[1])
+             if loc.type == 1 and loc.media in (1, 2, 3)]
+    moved = [bob.update_localization(loc.id, localization_update={
+        "x": loc.x + 0.05, "y": loc.y + 0.04}).object.id for loc in boxes[:2]]
+    added = bob.create_localization_list(1, body=[
+        {"media_id": 2, "type": 1, "version": 1, "frame": 0, "x": 0.1 + 0.25 * i, "y": 0.6,
+         "width": 0.15, "height": 0.02 + 0.1 * i, "attributes": {"Label": "Salp"}}
+        for i in range(3)]).id
+    submitted = fastvss_emulator.state.submissions
+
+    pulled, second = _pull_then_embed(make_ctx, settings, token)
+
+    assert (pulled.labels_created, pulled.labels_updated) == (3, 2)
+    assert (second.labels, second.embedded, second.current) == (
+        first.labels + 3, 5, first.labels - 2)
+    assert not second.failed and not second.skipped
+    assert fastvss_emulator.state.submissions == submitted + 1
+    outcome = second.to_dict()["maps"][BOXES]
+    assert (outcome["status"], outcome["labels"]) == ("recomputed", len(before) + 3)
+    dataset.reload()
+    assert dataset.get_brain_info(map_key).timestamp > drawn
+    assert dataset.load_brain_results(map_key).points.shape == (len(before) + 3, 2)
+    rows = label_rows(dataset, BOXES)
+    changed = {row["id"] for row in rows if row["id"] not in before
+               or not np.array_equal(row["vector"], before[row["id"]]["vector"])}
+    tator_ids = dict(zip(*dataset.values([f"{BOXES}.detections.id",
+                                          f"{BOXES}.detections.tator_id"], unwind=True),
+                         strict=True))
+    assert {tator_ids[label_id] for label_id in changed} == set(moved) | set(added)
+    for row in rows:
+        assert np.allclose(row["vector"], image_vector(crop_bytes(row, BOXES)), atol=1e-6)
+
+    drawn = dataset.get_brain_info(map_key).timestamp
+    submitted = fastvss_emulator.state.submissions
+    pulled, third = _pull_then_embed(make_ctx, settings, token)
+
+    assert (pulled.labels_created, pulled.labels_updated) == (0, 0)
+    assert (third.embedded, third.current) == (0, second.labels)
+    assert third.to_dict()["fastvss"] == "not_needed"
+    assert fastvss_emulator.state.submissions == submitted
+    assert {m.status.value for m in third.maps} == {"unchanged"}
+    dataset.reload()
+    assert dataset.get_brain_info(map_key).timestamp == drawn
 
 
 def test_a_pull_queues_its_embedding_job_only_when_fastvss_serves_the_project(

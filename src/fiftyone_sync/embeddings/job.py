@@ -30,7 +30,7 @@ import fiftyone as fo
 
 from fiftyone_sync import naming
 from fiftyone_sync.embeddings import store
-from fiftyone_sync.embeddings.crops import ImageCrops, cut_image_crops
+from fiftyone_sync.embeddings.crops import CropRule, ImageCrops, cut_image_crops
 from fiftyone_sync.embeddings.fastvss import (
     EmbedOutcome,
     FastVSSClient,
@@ -185,6 +185,7 @@ class _EmbedJob:
         self.ctx = ctx
         self.request = request
         self.settings = ctx.settings
+        self.rule = CropRule.from_settings(ctx.settings)
         self.name = ctx.dataset_name or naming.dataset_name(ctx.project_id, request.version_id)
         self.result = EmbedResult(self.name)
         self.dimension: int | None = None
@@ -221,8 +222,7 @@ class _EmbedJob:
         pending: list[LabelToEmbed] = []
         for field in fields:
             store.declare_vector_fields(dataset, field)
-            scan = store.scan_field(dataset, field, self.settings.dot_crop_window,
-                                    self.request.force)
+            scan = store.scan_field(dataset, field, self.rule, self.request.force)
             self.result.labels += scan.total
             self.result.current += scan.current
             pending.extend(scan.pending)
@@ -258,14 +258,13 @@ class _EmbedJob:
         about the longer of cropping and embedding, not their sum.
         """
         chunks = list(_chunks(pending, self.settings.embed_chunk_labels))
-        window = self.settings.dot_crop_window
         with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="crops") as cutter:
-            upcoming = cutter.submit(_cut_chunk, chunks[0], window)
+            upcoming = cutter.submit(_cut_chunk, chunks[0], self.rule)
             for number, chunk in enumerate(chunks):
                 self.ctx.check_cancelled()
                 cut = upcoming.result()
                 if number + 1 < len(chunks):
-                    upcoming = cutter.submit(_cut_chunk, chunks[number + 1], window)
+                    upcoming = cutter.submit(_cut_chunk, chunks[number + 1], self.rule)
                 outcome = self._embed_chunk(dataset, chunk, cut, client, project)
                 if outcome.vectors or not outcome.failed_batches:
                     continue
@@ -359,7 +358,7 @@ def _unreachable(client: FastVSSClient) -> str | None:
     return None
 
 
-def _cut_chunk(chunk: list[LabelToEmbed], dot_window: float) -> ImageCrops:
+def _cut_chunk(chunk: list[LabelToEmbed], rule: CropRule) -> ImageCrops:
     """Cuts a chunk's crops, decoding each image once (runs in the cutter thread)."""
     by_image: dict[str, list[LabelToEmbed]] = collections.defaultdict(list)
     for label in chunk:
@@ -367,7 +366,7 @@ def _cut_chunk(chunk: list[LabelToEmbed], dot_window: float) -> ImageCrops:
 
     cut = ImageCrops()
     for filepath, labels in by_image.items():
-        image = cut_image_crops(filepath, [label.target for label in labels], dot_window)
+        image = cut_image_crops(filepath, [label.target for label in labels], rule)
         cut.crops.update(image.crops)
         cut.skipped.update(image.skipped)
     for key, reason in cut.skipped.items():

@@ -23,7 +23,7 @@ import fiftyone as fo
 import numpy as np
 from fiftyone import ViewField as F
 
-from fiftyone_sync.embeddings.crops import CropTarget, GeometryKind, geometry_digest
+from fiftyone_sync.embeddings.crops import CropRule, CropTarget, GeometryKind, geometry_digest
 
 logger = logging.getLogger(__name__)
 
@@ -123,14 +123,14 @@ def declare_vector_fields(dataset: fo.Dataset, field: LabelField) -> None:
             logger.info("Declared %s on dataset %s", path, dataset.name)
 
 
-def scan_field(dataset: fo.Dataset, field: LabelField, dot_window: float,
+def scan_field(dataset: fo.Dataset, field: LabelField, rule: CropRule,
                force: bool = False) -> FieldScan:
     """Finds the field's labels whose vector is missing or stale.
 
     Args:
         dataset: the dataset.
         field: the label field.
-        dot_window: the dot crop window setting (part of a dot's digest).
+        rule: the crop rule in force (part of every label's digest).
         force: treat every label as needing a new vector.
     """
     has_vector = F(field.root).map(F(VECTOR_ATTR).exists())
@@ -145,7 +145,7 @@ def scan_field(dataset: fo.Dataset, field: LabelField, dot_window: float,
         for label_id, geometry, stored, present in zip(*columns, strict=True):
             scan.total += 1
             target = CropTarget(label_id, field.kind, geometry)
-            digest = geometry_digest(field.kind, geometry, dot_window)
+            digest = geometry_digest(field.kind, geometry, rule)
             if present and stored == digest and not force:
                 scan.current += 1
                 continue

@@ -1,11 +1,11 @@
 """The 2-D embeddings map and the similarity index of each label field, kept current.
 
 For every label field with vectors, two FiftyOne brain runs serve the App on that field's
-patches: a visualization (``compute_visualization``: UMAP when ``umap-learn`` is installed
-and there are enough labels, PCA otherwise) and a similarity index (``compute_similarity``
-with the ``sklearn`` backend) behind "sort by similarity". Both run on a view that keeps only
-the labels holding a vector, so a label without one is left out rather than given a zero
-vector.
+patches: a visualization (``compute_visualization``: UMAP when ``umap-learn`` imports and
+there are enough labels, PCA otherwise, the outcome saying why) and a similarity index
+(``compute_similarity`` with the ``sklearn`` backend) behind "sort by similarity". Both run
+on a view that keeps only the labels holding a vector, so a label without one is left out
+rather than given a zero vector.
 
 Both are costly (UMAP on 10k vectors takes seconds to tens of seconds), so they are recomputed
 only when the set of embedded labels changed: a digest of the embedded labels' ids and
@@ -19,7 +19,7 @@ import dataclasses
 import datetime as dt
 import enum
 import hashlib
-import importlib.util
+import importlib
 import logging
 import re
 import time
@@ -42,7 +42,6 @@ UMAP_MIN_LABELS = 32
 """UMAP needs a neighbourhood (15 by default) and is unstable on tiny sets: PCA below this."""
 
 
-
 class MapStatus(str, enum.Enum):
     """What the map step did for one label field."""
 
@@ -62,6 +61,9 @@ class MapOutcome:
     map_key: str | None = None
     similarity_key: str | None = None
     seconds: float = 0.0
+    requested: str | None = None
+    fallback: str | None = None
+    """Why ``method`` is not the ``requested`` one (e.g. umap-learn missing), else None."""
 
     def to_dict(self) -> dict:
         """The JSON form."""
@@ -83,21 +85,39 @@ def embeddings_digest(labels: Iterable[tuple[str, str]]) -> str:
     return hasher.hexdigest()
 
 
-def choose_method(wanted: str, count: int) -> str:
-    """The map method to use: ``wanted``, except UMAP falls back to PCA when unavailable.
+def umap_problem() -> str | None:
+    """Why UMAP cannot run in this process (umap-learn missing or broken), or None.
+
+    The module is really imported (once per process; numba makes it take a second or two),
+    not just looked up: an installed umap-learn whose numba or llvmlite does not load must
+    fall back too, rather than fail the map step.
+    """
+    try:
+        importlib.import_module("umap")
+    except Exception as exc:  # noqa: BLE001 - any failure to load it means "no UMAP"
+        return f"umap-learn is not importable ({type(exc).__name__}: {exc})"
+    return None
+
+
+def choose_method(wanted: str, count: int) -> tuple[str, str | None]:
+    """The map method to use, and why it is not ``wanted`` (None when it is).
+
+    UMAP falls back to PCA when umap-learn does not import, or for fewer than
+    :data:`UMAP_MIN_LABELS` labels.
 
     Args:
         wanted: the ``embed_map_method`` setting (``umap``, ``pca`` or ``tsne``).
         count: how many labels the map will hold.
     """
     if wanted != "umap":
-        return wanted
-    if importlib.util.find_spec("umap") is None:
-        logger.info("umap-learn is not installed; the embeddings map uses PCA")
-        return "pca"
+        return wanted, None
     if count < UMAP_MIN_LABELS:
-        return "pca"
-    return "umap"
+        return "pca", f"fewer than {UMAP_MIN_LABELS} labels for UMAP"
+    problem = umap_problem()
+    if problem is not None:
+        logger.warning("%s; the embeddings map uses PCA", problem)
+        return "pca", problem
+    return "umap", None
 
 
 def refresh_map(dataset: fo.Dataset, field: LabelField, method: str,
@@ -120,7 +140,8 @@ def refresh_map(dataset: fo.Dataset, field: LabelField, method: str,
 
     if not force and record.get("digest") == digest and runs_present:
         return MapOutcome(field.name, MapStatus.UNCHANGED, len(labels), record.get("method"),
-                          record.get("map_key"), record.get("similarity_key"))
+                          record.get("map_key"), record.get("similarity_key"),
+                          requested=method, fallback=record.get("fallback"))
 
     started = time.monotonic()
     for key in (map_key, sim_key):
@@ -129,16 +150,48 @@ def refresh_map(dataset: fo.Dataset, field: LabelField, method: str,
     if too_few:
         outcome = MapOutcome(field.name, MapStatus.TOO_FEW, len(labels))
     else:
-        outcome = _compute(dataset, field, choose_method(method, len(labels)), len(labels))
+        chosen, fallback = choose_method(method, len(labels))
+        outcome = _compute(dataset, field, chosen, len(labels))
+        outcome.requested, outcome.fallback = method, outcome.fallback or fallback
     outcome.seconds = time.monotonic() - started
     _remember(dataset, field, digest, outcome)
     return outcome
 
 
 def _compute(dataset: fo.Dataset, field: LabelField, method: str, count: int) -> MapOutcome:
-    """Computes the map and the similarity index on the field's embedded labels."""
+    """Computes the map and the similarity index on the field's embedded labels.
+
+    A UMAP that fails while computing (numba cannot compile or cache, a bad install) is
+    replaced by PCA, the outcome's ``fallback`` saying why: the map step never fails on it.
+    """
     map_key, sim_key = brain_keys(field)
     view = embedded_view(dataset, field)
+    fallback = None
+    try:
+        _visualize(view, field, method, map_key, count)
+    except Exception as exc:  # any UMAP failure falls back, others raise
+        if method != "umap":
+            raise
+        fallback = f"UMAP failed ({type(exc).__name__}: {exc})"
+        logger.warning("Embeddings map of %s: %s; using PCA", field.name, fallback)
+        if map_key in dataset.list_brain_runs():
+            dataset.delete_brain_run(map_key)
+        method = "pca"
+        _visualize(view, field, method, map_key, count)
+
+    started = time.monotonic()
+    fob.compute_similarity(view, patches_field=field.name, embeddings=VECTOR_ATTR,
+                           backend="sklearn", metric="cosine", brain_key=sim_key,
+                           progress=False)
+    logger.info("Similarity index of %s (%d labels) computed in %.1f s", field.name, count,
+                time.monotonic() - started)
+    return MapOutcome(field.name, MapStatus.RECOMPUTED, count, method, map_key, sim_key,
+                      fallback=fallback)
+
+
+def _visualize(view: fo.DatasetView, field: LabelField, method: str, map_key: str,
+               count: int) -> None:
+    """Runs ``compute_visualization`` for the field's 2-D map under ``map_key``."""
     started = time.monotonic()
     # No seed: a seeded UMAP runs on one core; the layout need not repeat across recomputes.
     extra = {"verbose": False} if method == "umap" else {}
@@ -148,14 +201,6 @@ def _compute(dataset: fo.Dataset, field: LabelField, method: str, count: int) ->
     logger.info("Embeddings map of %s (%d labels, %s) computed in %.1f s", field.name, count,
                 method, time.monotonic() - started)
 
-    started = time.monotonic()
-    fob.compute_similarity(view, patches_field=field.name, embeddings=VECTOR_ATTR,
-                           backend="sklearn", metric="cosine", brain_key=sim_key,
-                           progress=False)
-    logger.info("Similarity index of %s (%d labels) computed in %.1f s", field.name, count,
-                time.monotonic() - started)
-    return MapOutcome(field.name, MapStatus.RECOMPUTED, count, method, map_key, sim_key)
-
 
 def _remember(dataset: fo.Dataset, field: LabelField, digest: str, outcome: MapOutcome) -> None:
     """Records in the dataset's info what the field's brain runs were made of."""
@@ -164,6 +209,7 @@ def _remember(dataset: fo.Dataset, field: LabelField, digest: str, outcome: MapO
     entries[field.name] = {
         "digest": digest, "labels": outcome.labels, "method": outcome.method,
         "map_key": outcome.map_key, "similarity_key": outcome.similarity_key,
+        "fallback": outcome.fallback,
         "computed_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
     dataset.info[INFO_KEY] = entries
