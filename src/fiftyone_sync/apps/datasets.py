@@ -13,11 +13,15 @@ DATASETS_COLLECTION = "datasets"
 
 
 def dataset_names(client: pymongo.MongoClient, database: str) -> list[str]:
-    """The names of the FiftyOne datasets in ``database``, sorted.
+    """The names of the persistent FiftyOne datasets in ``database``, sorted.
+
+    Non-persistent ones are FiftyOne's own scratch datasets (e.g. those behind a patches view
+    the App generated), not something to offer a reviewer.
 
     Args:
         client: a client of the deployment's MongoDB.
         database: the project's database name.
     """
-    cursor = client[database][DATASETS_COLLECTION].find({}, {"name": 1, "_id": 0})
+    cursor = client[database][DATASETS_COLLECTION].find({"persistent": True},
+                                                        {"name": 1, "_id": 0})
     return sorted(document["name"] for document in cursor if "name" in document)

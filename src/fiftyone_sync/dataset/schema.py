@@ -143,8 +143,8 @@ def apply_label_schemas(dataset: fo.Dataset, infos: Iterable[TypeInfo],
 def save_patch_views(dataset: fo.Dataset, infos: Iterable[TypeInfo]) -> None:
     """Saves one patches view per label field (crop-grid review), named ``{field}_patches``.
 
-    Dots have no extent: their patches view is of keypoints, and the crop window around a
-    dot is the ``dot_crop_window`` setting applied by whoever renders crops.
+    Dots have no extent: their patches view is of keypoints; any crop cut from an image
+    (a dot's fixed window included) comes from ``embeddings.crops.cut_crop``.
     """
     existing = set(dataset.list_saved_views())
     for info in infos:
