@@ -230,13 +230,14 @@ def emulate_fastvss(
 
 @app.command()
 def demo(
-    data: str | None = typer.Option(None, "--data",
-                                    help="Your own images laid out DIR/<label>/<image>."),
+    data: str | None = typer.Option(
+        None, "--data", help="Your own images laid out DIR/<label>/<image>, or 'plankton' for "
+        "the drawn project (default: ../shared's marine-life images when present)."),
     api_port: int = typer.Option(8180, help="API port (a free one if taken)."),
     tator_port: int = typer.Option(8190, help="Tator emulator port (a free one if taken)."),
     fastvss_port: int = typer.Option(8100, help="Fast-VSS emulator port (free one if taken)."),
     app_base_port: int = typer.Option(5151, help="App base port; project 1's App is base+1."),
-    images: int = typer.Option(12, help="Plankton images to draw (without --data)."),
+    images: int = typer.Option(12, help="Plankton images to draw (drawn project only)."),
     verbose: bool = typer.Option(False, "--verbose", help="Show the full log here too."),
 ) -> None:
     """Run the whole product on emulated Tator and Fast-VSS, until Ctrl-C."""

@@ -1,7 +1,9 @@
 """``fiftyone-sync demo``: the whole main job on one machine, from nothing but this package.
 
-The demo brings up, in order: the embedded MongoDB and Redis, the Tator emulator serving a
-plankton-camera project (or a folder of the user's images), the Fast-VSS emulator, the API
+The demo brings up, in order: the embedded MongoDB and Redis, the Tator emulator serving the
+demo project (:func:`demo_fixture`: the real marine-life images of
+``<repo>/../shared/data/fastvss-test-images`` when that folder is there, else a drawn
+plankton-camera project; or a folder of the user's images), the Fast-VSS emulator, the API
 and a worker (both ``fiftyone-sync`` subprocesses). Then it does what the applet does:
 with a Tator token in the ``Authorization`` header it queues a pull (``POST /sync``), follows
 it (``GET /jobs/{id}``), follows the embedding job the pull queues, and opens the project's
@@ -11,12 +13,14 @@ page Tator would show (the rendered template in a ``srcdoc`` iframe) from the em
 Everything lives in its own data dir (``<data dir>/demo``): its stores, media cache, logs and
 a state file ``state/demo.json`` listing every process the demo started. :meth:`Demo.stop`
 stops them all; a second run reuses the drawn images, the media cache and the dataset, so it
-only re-checks what changed. This module logs; the terminal output is the CLI's
+only re-checks what changed (the pull's report then shows nothing downloaded and nothing
+changed). This module logs; the terminal output is the CLI's
 (:mod:`fiftyone_sync.demo_console`).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import html
@@ -59,10 +63,16 @@ VERSION_ID = 1
 FASTVSS_PROJECT = "demo"
 DEMO_USER = "alice"
 APPLET_PATH = "/demo/applet"
+PLANKTON = "plankton"
+"""``--data plankton``: the drawn plankton project even when the real images are there."""
+SHARED_IMAGES = Path("shared") / "data" / "fastvss-test-images"
+"""The real marine-life images, relative to the folder that holds this repository."""
 TERMINAL_STATES = ("succeeded", "failed", "cancelled")
 READY_TIMEOUT = 60.0
 JOB_TIMEOUT = 1800.0
 STOP_TIMEOUT = 15.0
+STOP_GRACE = 5.0
+"""Seconds a child gets after SIGTERM before a second one (see :func:`stop_process`)."""
 ACCESS_CODE_TTL = 3600
 """Seconds the printed one-time App links stay valid (the service's default is 120)."""
 ID_NAMESPACE = uuid.UUID("5d0c3a52-8f1e-4a57-9b43-2f6f0e9c1d11")
@@ -86,8 +96,10 @@ class DemoOptions:
         tator_port: preferred port of the Tator emulator.
         fastvss_port: preferred port of the Fast-VSS emulator.
         app_base_port: preferred App base port (project 1's App listens on base + 1).
-        data: a folder ``DIR/<label>/<image>`` to serve instead of the plankton project.
-        images: how many plankton images to draw (ignored with ``data``).
+        data: a folder ``DIR/<label>/<image>`` to serve instead of the demo project, or
+            ``plankton`` (:data:`PLANKTON`) for the drawn project; None: see
+            :func:`demo_fixture`.
+        images: how many plankton images to draw (only for the drawn project).
     """
 
     api_port: int = 8180
@@ -124,6 +136,9 @@ class DemoSummary:
 class DemoObserver(Protocol):
     """Who shows the demo's progress (the CLI's console; a logger by default)."""
 
+    def starting(self, name: str) -> None:
+        """A component or step is starting."""
+
     def component(self, name: str, url: str) -> None:
         """A component is up at ``url``."""
 
@@ -133,9 +148,16 @@ class DemoObserver(Protocol):
     def job(self, kind: str, job_id: str) -> AbstractContextManager[ProgressHook]:
         """A job is being followed; the hook receives (phase, done, total)."""
 
+    def job_result(self, kind: str, report: str) -> None:
+        """A job succeeded; ``report`` says what each of its phases did."""
+
 
 class LogObserver:
     """Reports progress through ``logging`` only (tests, scripts)."""
+
+    def starting(self, name: str) -> None:
+        """Logs that a component or step is starting."""
+        logger.info("starting %s", name)
 
     def component(self, name: str, url: str) -> None:
         """Logs that a component is up."""
@@ -156,6 +178,10 @@ class LogObserver:
                 logger.info("%s job %s: %s", kind, job_id, phase)
 
         yield hook
+
+    def job_result(self, kind: str, report: str) -> None:
+        """Logs what the job did."""
+        logger.info("%s: %s", kind, report)
 
 
 def demo_data_dir(settings: Settings) -> Path:
@@ -226,17 +252,32 @@ class Demo:
         self._start_stores(owned=leftovers)
         self._start_tator()
         self._start_fastvss()
+        self.observer.starting("API")
         self._start_child("api", ["serve", "--host", HOST, "--port", str(self.ports["api"])])
-        self._wait_for_api()
+        self.observer.starting("worker")
         self._start_child("worker", ["worker", "--name", f"demo-{os.getpid()}"])
+        self._wait_for_api()
         self.observer.component("worker", f"pid {self.children['worker'].pid}")
         self._write_state(self.pids())
         applet_url = self._register_applet()
 
+        self.observer.starting(f"pull of project {PROJECT_ID} version {VERSION_ID} "
+                               "through the API, as the applet does")
         sync = self._post("/sync", {"project_id": PROJECT_ID, "version_id": VERSION_ID})
         pull = self._follow("pull", sync["job_id"])
-        embed = self._follow("embed", self._embed_job_id(pull["result"]))
-        launch = self._get("/launch", {"project_id": PROJECT_ID})
+        self.observer.job_result("pull", pull_report(pull["result"]))
+        embed_job = self._embed_job_id(pull["result"])
+        # The App starts (GET /launch) while the worker embeds: both take seconds.
+        self.observer.starting(f"FiftyOne App of project {PROJECT_ID}")
+        with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="launch") as pool:
+            launching = pool.submit(self._get, "/launch", {"project_id": PROJECT_ID})
+            self.observer.starting("embedding of every label (Fast-VSS)")
+            embed = self._follow("embed", embed_job)
+            self.observer.job_result("embed", embed_report(embed["result"]))
+            launch = launching.result()
+        self._write_state(self.pids())
+        self.observer.component("FiftyOne App", f"{HOST}:{self._app_port()} (opened through "
+                                f"the API's /apps/{PROJECT_ID}/: links below)")
 
         summary = self._summary(sync, pull["result"], embed["result"], launch, applet_url)
         summary.seconds = round(time.monotonic() - began, 1)
@@ -321,6 +362,7 @@ class Demo:
             owned: running stores were left by an earlier demo (stop them at the end too).
         """
         began = time.monotonic()
+        self.observer.starting("embedded MongoDB and Redis")
         running = [embedded.running_url(self.settings, name)
                    for name in (embedded.MONGOD, embedded.REDIS)]
         self.started_stores = owned or not all(running)
@@ -341,11 +383,9 @@ class Demo:
     def _start_tator(self) -> None:
         """Serves the demo project (drawn once into the data dir) on the Tator emulator."""
         began = time.monotonic()
-        if self.options.data is not None:
-            fixture = tator_demo.folder_fixture(self.options.data)
-        else:
-            fixture = tator_demo.plankton_fixture(self.data_dir / "tator-media",
-                                                  images=self.options.images)
+        self.observer.starting("Tator emulator")
+        fixture, source = demo_fixture(self.options, self.data_dir / "tator-media")
+        self.observer.note(f"Tator project: {source}")
         store = load_fixture(with_stable_ids(fixture))
         self.tator = TatorServer(store, HOST, self.ports["tator"])
         # The emulator's FastAPI app sits inside one outer ASGI layer (its ``app``).
@@ -362,6 +402,7 @@ class Demo:
 
     def _start_fastvss(self) -> None:
         """Serves the Fast-VSS emulator with the demo's project."""
+        self.observer.starting("Fast-VSS emulator")
         self.fastvss = FastVSSServer(EmulatorState([FASTVSS_PROJECT], job_delay=0.1),
                                      self.ports["fastvss"], HOST)
         self.fastvss.start()
@@ -520,6 +561,13 @@ class Demo:
                 found[name] = record.pid
         return found
 
+    def _app_port(self) -> int:
+        """The port the project's App server listens on (the chosen one if not recorded)."""
+        for status in app_manager.AppManager(self.settings, lambda: "").list():
+            if status.running and status.record.project_id == PROJECT_ID:
+                return status.record.port
+        return self.ports["app"]
+
     def _write_state(self, pids: dict[str, int]) -> None:
         """Records the demo's processes in ``state/demo.json`` (for tests and cleanup)."""
         path = self.data_dir / "state" / "demo.json"
@@ -550,6 +598,70 @@ class Demo:
         with contextlib.suppress(FileNotFoundError):
             (self.data_dir / "state" / "demo.json").unlink()
         logger.info("demo stopped in %.1f s", time.monotonic() - began)
+
+
+def shared_images() -> Path | None:
+    """The real marine-life images next to this repository (``<repo>/../shared/data/
+    fastvss-test-images``), when this package runs from a checkout and they are there."""
+    repo = Path(__file__).resolve().parents[2]
+    folder = repo.parent / SHARED_IMAGES
+    if (repo / "pyproject.toml").is_file() and folder.is_dir():
+        return folder
+    return None
+
+
+def demo_fixture(options: DemoOptions, media_dir: Path) -> tuple[dict[str, Any], str]:
+    """The project the demo serves, and a few words saying what it is.
+
+    ``--data DIR``: the user's images, one box per image. ``--data plankton``: the drawn
+    plankton project. Neither: the real marine-life images next to the repository
+    (:func:`shared_images`) with the drawn video, or, on a machine without them, the drawn
+    plankton project. Drawn pictures go to ``media_dir`` once and are reused.
+
+    Raises:
+        DemoError: ``--data`` names no folder of ``<label>/<image>`` files.
+    """
+    data = options.data
+    if data is not None and not (str(data) == PLANKTON and not data.exists()):
+        try:
+            fixture = tator_demo.folder_fixture(data)
+        except tator_demo.DemoDataError as error:
+            raise DemoError(f"--data: {error}") from error
+        return fixture, f"your images in {data} ({_folder_words(fixture)})"
+
+    shared = shared_images() if data is None else None
+    if shared is not None:
+        fixture = tator_demo.marine_fixture(shared, media_dir)
+        return fixture, (f"real marine-life images in {shared} ({_folder_words(fixture)}) "
+                         "and a drawn video (--data plankton: drawn images only)")
+    fixture = tator_demo.plankton_fixture(media_dir, images=options.images)
+    return fixture, (f"drawn plankton camera: {options.images} images and a video, "
+                     f"drawn into {media_dir}")
+
+
+def _folder_words(fixture: dict[str, Any]) -> str:
+    """"9 images, labels atolla, copepod..." for a folder-built fixture."""
+    project = fixture["projects"][0]
+    images = [media for media in project["media"] if media["type"] == "Images"]
+    labels = sorted({media["name"].split("/")[0] for media in images})
+    return f"{len(images)} images, labels {', '.join(labels)}"
+
+
+def pull_report(result: dict[str, Any]) -> str:
+    """What a pull did, phase by phase, from its job result."""
+    downloads, samples, labels = result["downloads"], result["samples"], result["labels"]
+    return (f"downloading: {downloads['files']} files ({downloads['bytes'] / 1e6:.1f} MB); "
+            f"writing: samples {samples['created']} new, {samples['updated']} updated, "
+            f"{samples['removed']} removed; labels {labels['created']} new, "
+            f"{labels['updated']} updated, {labels['unchanged']} unchanged, "
+            f"{labels['removed']} removed ({result['duration']:.1f} s)")
+
+
+def embed_report(result: dict[str, Any]) -> str:
+    """What an embedding job did, from its job result."""
+    return (f"{result['embedded']} labels embedded, {result['already_embedded']} already "
+            f"embedded, {result['skipped'] + result['failed']} skipped or failed "
+            f"(Fast-VSS {result['fastvss']}, {result['duration']:.1f} s)")
 
 
 def with_stable_ids(fixture: dict[str, Any]) -> dict[str, Any]:
@@ -588,18 +700,25 @@ def cli_command() -> list[str]:
 
 
 def stop_process(name: str, process: subprocess.Popen, timeout: float = STOP_TIMEOUT) -> None:
-    """Stops a child with SIGTERM (its process group), then SIGKILL after ``timeout`` s."""
-    if process.poll() is None:
+    """Stops a child (its process group): SIGTERM; after :data:`STOP_GRACE` s a second
+    SIGTERM, as a second Ctrl-C (the worker's cold shutdown: an idle RQ worker sometimes
+    sleeps through the first); SIGKILL after ``timeout`` s more."""
+    for attempt, wait in enumerate((STOP_GRACE, timeout)):
+        if process.poll() is not None:
+            break
+        if attempt:
+            logger.warning("%s (pid %d) still runs %.0f s after SIGTERM; sending another",
+                           name, process.pid, STOP_GRACE)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            logger.warning("%s (pid %d) ignored SIGTERM for %.0f s; killing it", name,
-                           process.pid, timeout)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(wait)
+    if process.poll() is None:
+        logger.warning("%s (pid %d) ignored SIGTERM for %.0f s; killing it", name, process.pid,
+                       STOP_GRACE + timeout)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout)
     logger.info("stopped %s (pid %d, exit %s)", name, process.pid, process.returncode)
 
 
@@ -627,7 +746,12 @@ def _json_or_fail(answer: httpx.Response, what: str) -> dict[str, Any]:
 
 
 def stop_on_signals() -> None:
-    """Makes SIGTERM stop the demo as Ctrl-C does (both raise :class:`KeyboardInterrupt`)."""
+    """Makes SIGINT and SIGTERM stop the demo (both raise :class:`KeyboardInterrupt`).
+
+    SIGINT too: a shell script's background job (``fiftyone-sync demo &``) starts with
+    SIGINT ignored, and ``kill -INT`` must still stop it as Ctrl-C does.
+    """
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 

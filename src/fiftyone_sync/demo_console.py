@@ -1,7 +1,10 @@
 """The terminal side of ``fiftyone-sync demo``: what starts, progress bars, the summary.
 
 The orchestration (:mod:`fiftyone_sync.demo`) only logs; this module is the CLI layer that
-prints for a person. The demo's full log goes to ``<demo data dir>/logs/demo.log``; the
+prints for a person, on stdout: a ``start`` line before each component or step and an ``up``
+line when it answers; for each job a line per phase as the job reaches it, a progress bar
+(live on a terminal, its last state otherwise) and a ``done`` line with what each phase did;
+then the summary. The demo's full log goes to ``<demo data dir>/logs/demo.log``; the
 terminal shows warnings and errors only, unless ``--verbose``.
 """
 
@@ -13,15 +16,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fiftyone_sync.demo import DemoSummary
-from fiftyone_sync.jobs.cli_support import progress_bar
 from fiftyone_sync.jobs.progress import ProgressHook
 from fiftyone_sync.logging_setup import LOG_FORMAT, RedactingFilter
 
 
 class ConsoleObserver:
-    """Prints each component as it comes up and a progress bar per job."""
+    """Prints each component as it starts and comes up, and each job's phases with a bar."""
+
+    def starting(self, name: str) -> None:
+        """Prints what is starting."""
+        typer.echo(f"start {name}")
 
     def component(self, name: str, url: str) -> None:
         """Prints ``name`` and where it is."""
@@ -33,13 +41,27 @@ class ConsoleObserver:
 
     @contextlib.contextmanager
     def job(self, kind: str, job_id: str) -> Iterator[ProgressHook]:
-        """A rich progress bar (stderr) fed from ``GET /jobs/{id}``."""
+        """A line per new phase and a rich progress bar, fed from ``GET /jobs/{id}``."""
         typer.echo(f"job   {kind} {job_id}")
-        with progress_bar() as hook:
-            def labelled(phase: str, done: int, total: int | None) -> None:
-                hook(f"{kind}: {phase}", done, total)
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn())
+        with Progress(*columns, console=Console(), transient=False) as progress:
+            task = progress.add_task(f"{kind}: starting", total=None)
+            phases: list[str] = []
 
-            yield labelled
+            def hook(phase: str, done: int, total: int | None) -> None:
+                if not phases or phases[-1] != phase:
+                    phases.append(phase)
+                    progress.console.print(f"      {kind} phase: {phase}", markup=False,
+                                           highlight=False)
+                progress.update(task, description=f"{kind}: {phase}", completed=done,
+                                total=total)
+
+            yield hook
+
+    def job_result(self, kind: str, report: str) -> None:
+        """Prints what the job's phases did."""
+        typer.echo(f"done  {kind}: {report}")
 
 
 def log_to_file(path: Path, verbose: bool) -> None:
