@@ -124,6 +124,7 @@ class AppletWorker:
                "FIFTYONE_SYNC_FASTVSS_PROJECT_MAP": "1=testproject",
                "FIFTYONE_SYNC_LISTING_PAGE_SIZE": str(settings.listing_page_size),
                "FIFTYONE_SYNC_EMBED_MAP_METHOD": settings.embed_map_method,
+               "FIFTYONE_SYNC_EMBED_AFTER_PULL": str(settings.embed_after_pull).lower(),
                "FIFTYONE_SYNC_DOWNLOAD_CONCURRENCY": str(settings.download_concurrency)}
         self.log_path = log_path
         self._log = log_path.open("wb")
@@ -135,14 +136,20 @@ class AppletWorker:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        """Asks the worker to stop (warm shutdown), then kills it if it lingers."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+        """Stops the worker: a warm shutdown, then a cold one, then a kill.
+
+        A job still running at the end of a module (often the embedding job a pull queued)
+        is of no use to anyone: after a short wait a second SIGTERM makes RQ kill its
+        work-horse, instead of the teardown waiting for the job to finish.
+        """
+        for signum, wait in ((signal.SIGTERM, 3), (signal.SIGTERM, 15), (signal.SIGKILL, 10)):
+            if self.process.poll() is not None:
+                break
+            self.process.send_signal(signum)
             try:
-                self.process.wait(timeout=20)
+                self.process.wait(timeout=wait)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+                continue
         self._log.close()
 
 
@@ -186,12 +193,14 @@ def _bindable_run(count: int) -> int:
 
 
 @pytest.fixture(scope="module")
-def applet_env(tmp_path_factory: pytest.TempPathFactory, mongo_uri: str, redis_url: str,
+def applet_env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+               mongo_uri: str, redis_url: str,
                _tator_server: TatorServer) -> Iterator[AppletEnv]:
     """The product running for one test module (see the module docstring).
 
     The job lists of the emulator's projects are emptied first: other tests of the session
-    queue jobs for project 1 on their own queues, and the page would follow them.
+    queue jobs for project 1 on their own queues, and the page would follow them. A module
+    that sets ``EMBED_AFTER_PULL = False`` gets pulls without the embedding follow-up job.
     """
     tmp = tmp_path_factory.mktemp("applet")
     redis.Redis.from_url(redis_url).delete(project_index_key(1), project_index_key(2))
@@ -208,7 +217,8 @@ def applet_env(tmp_path_factory: pytest.TempPathFactory, mongo_uri: str, redis_u
         fastvss_project_map={1: "testproject"}, embed_map_method="pca",
         listing_page_size=LISTING_PAGE_SIZE, download_concurrency=2,
         public_url=api_url, app_base_port=_bindable_run(2), app_mode="proxy",
-        app_start_timeout=90, app_idle_timeout=0, cors_origins=[pages.origin])
+        app_start_timeout=90, app_idle_timeout=0, cors_origins=[pages.origin],
+        embed_after_pull=getattr(request.module, "EMBED_AFTER_PULL", True))
     worker = AppletWorker(settings, tmp / "worker.log")
     api = ApiThread(settings, port)
     try:
