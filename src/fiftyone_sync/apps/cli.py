@@ -7,7 +7,7 @@ import datetime
 import typer
 
 from fiftyone_sync import naming, stores
-from fiftyone_sync.apps.manager import AppError, AppManager, stop_all
+from fiftyone_sync.apps.manager import AppError, AppManager, AppStartError, stop_all
 from fiftyone_sync.settings import get_settings
 
 apps_app = typer.Typer(help="List, start and stop the FiftyOne App servers of this host.",
@@ -55,6 +55,8 @@ def start_app(
         result = _manager().ensure(project, database)
     except (AppError, naming.NamingError) as error:
         typer.echo(f"error: {error}", err=True)
+        if isinstance(error, AppStartError) and error.log_tail:
+            typer.echo(f"last lines of its log:\n{error.log_tail}", err=True)
         raise typer.Exit(1) from None
 
     what = "restarted" if result.restarted else "started" if result.started else "running"

@@ -50,7 +50,15 @@ class AppPortBusy(AppError):
 
 
 class AppStartError(AppError):
-    """The App server exited or did not answer in time; the message carries its log tail."""
+    """The App server exited or did not answer in time.
+
+    The message is fit for any user (``/launch`` returns it); ``log_tail``, the server's
+    last log lines with server paths in them, is for operators only (logs and the CLI).
+    """
+
+    def __init__(self, message: str, log_tail: str = "") -> None:
+        super().__init__(message)
+        self.log_tail = log_tail
 
 
 @dataclasses.dataclass(frozen=True)
@@ -252,14 +260,14 @@ class AppManager:
             f"({last_error})")
 
     def _start_failure(self, record: AppRecord, what: str) -> AppError:
-        """The error for a server that failed to start, naming its port, with its log tail."""
+        """The error for a server that failed to start, naming its port; the tail is logged."""
         tail = process.log_tail(Path(record.log_path))
         if "address already in use" in tail.lower():
             return AppPortBusy(record.port, process.describe_listener(record.port))
         logger.error("App %s on port %d %s; log tail:\n%s", record.key, record.port, what, tail)
         return AppStartError(
             f"the App server for project {record.project_id} on port {record.port} {what}; "
-            f"last lines of {record.log_path}:\n{tail}")
+            "its log is on the server", tail)
 
     def _stop_locked(self, record: AppRecord) -> bool:
         """Stops ``record``'s server if it is still ours; clears the record either way."""
