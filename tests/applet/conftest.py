@@ -10,6 +10,7 @@ origin), and the API's ``cors_origins`` lists the page's origin.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import html
 import http.server
@@ -242,10 +243,10 @@ def browser() -> Iterator[Browser]:
             launched.close()
 
 
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    """A fresh browser context and page at a laptop's size; its script must raise nothing."""
-    context = browser.new_context(viewport={"width": 1100, "height": 900})
+@contextlib.contextmanager
+def checked_page(browser: Browser, width: int, height: int = 900) -> Iterator[Page]:
+    """A page in a fresh browser context; on exit, its scripts must have raised nothing."""
+    context = browser.new_context(viewport={"width": width, "height": height})
     opened = context.new_page()
     script_errors: list[str] = []
     opened.on("pageerror", lambda error: script_errors.append(str(error)))
@@ -254,6 +255,13 @@ def page(browser: Browser) -> Iterator[Page]:
     finally:
         context.close()
     assert not script_errors, f"the page's script failed: {script_errors}"
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh page at a laptop's size; its script must raise nothing."""
+    with checked_page(browser, 1100) as opened:
+        yield opened
 
 
 @pytest.fixture

@@ -17,7 +17,10 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from fiftyone_sync.dataset.mapping import deep_link
-from tests.applet.conftest import browser  # noqa: F401  (the module's chromium)
+from tests.applet.conftest import (
+    browser,  # noqa: F401  (the module's chromium)
+    checked_page,
+)
 from tests.plugin.conftest import DATASET, PLUGIN, PROJECT, VERSION, PluginEnv
 
 pytestmark = pytest.mark.browser
@@ -30,16 +33,9 @@ SAVE_WAIT = 30.0
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:  # noqa: F811
-    """A laptop-sized page whose App script raises nothing."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    opened = context.new_page()
-    script_errors: list[str] = []
-    opened.on("pageerror", lambda error: script_errors.append(str(error)))
-    try:
+    """A page wide enough for the App's grid, sidebar and sample modal."""
+    with checked_page(browser, 1400) as opened:
         yield opened
-    finally:
-        context.close()
-    assert not script_errors, f"the App's script failed: {script_errors}"
 
 
 def _shot(page: Page, step: str) -> None:
