@@ -39,7 +39,9 @@ def _edit(db: Any, dataset: str, count: int) -> None:
     create = count - relabel - move - delete
     col = db[name]
     for sid, lid in labels[:relabel]:
-        col.update_one({"_id": sid}, {"$set": {"boxes.detections.$[l].label": rng.choice(CLASSES)}}, array_filters=[{"l._id": lid}])
+        col.update_one({"_id": sid}, {"$set": {"boxes.detections.$[l].label":
+                                               rng.choice(CLASSES)}},
+                       array_filters=[{"l._id": lid}])
     for sid, lid in labels[relabel:relabel + move]:
         col.update_one({"_id": sid}, {"$set": {"boxes.detections.$[l].bounding_box":
                                                [0.1, 0.1, 0.2, 0.2]}},
