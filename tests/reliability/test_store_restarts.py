@@ -1,8 +1,12 @@
-"""MongoDB and Redis going away and coming back: ``/ready`` tells the truth, requests get
-503 with a reason (never a 500), and jobs lost with Redis' memory are reported and re-run.
+"""MongoDB and Redis going away and coming back under the running service: ``/ready``
+tells the truth, requests get 503 with a reason (never a 500), jobs queued or running
+through a restart end (failed or done, never stuck), no dataset lock stays held, and a
+re-run succeeds.
 
 Each test crashes (SIGKILL) and restarts stores of its own (see ``own_stores``), never the
-session's; a crashed store comes back on its recorded port, as an external one would.
+session's nor the machine's; a crashed store comes back on its recorded port, as an
+external one would. The test Redis keeps nothing on disk, like the one this service
+embeds: a restart loses job records, queues and locks.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -21,7 +24,13 @@ from fiftyone_sync.settings import Settings
 from fiftyone_sync.stores import embedded
 from tests.fixtures.net import wait_until
 from tests.fixtures.server import serving
-from tests.jobs.helpers import WorkerProcess
+from tests.reliability import service as s
+
+RUNNING_FOR = 8.0
+"""Latency of the localization listing that keeps a pull running while a store restarts
+(the workers get a Tator timeout longer than this)."""
+REDIS_DOWN_FOR = 2.5
+"""Seconds Redis stays down: longer than the worker's RQ heartbeat interval (1 s)."""
 
 
 @pytest.fixture()
@@ -102,10 +111,11 @@ def test_redis_down_gives_503_and_ready_says_why(own_api: httpx.Client, own_stor
 
 def test_jobs_lost_with_redis_are_reported_and_rerun(
         own_api: httpx.Client, own_stores: Settings, own_settings: Settings, tator_emulator,
-        tmp_path: Path) -> None:
+        start_worker) -> None:
+    """A job queued before a Redis restart is gone with Redis' memory: reading it is a 404
+    that says so, and the same request queued again runs to success."""
     alice = tator_emulator.headers("alice")
-    sync = {"project_id": 1, "version_id": 1}
-    lost = own_api.post("/sync", params=sync, headers=alice).json()["job_id"]
+    lost = s.queue(own_api, "/sync", alice)
 
     _crash(own_stores, embedded.REDIS)
     _restart(own_stores, embedded.REDIS, own_settings.redis_url)
@@ -113,23 +123,89 @@ def test_jobs_lost_with_redis_are_reported_and_rerun(
     gone = own_api.get(f"/jobs/{lost}", headers=alice)
     assert gone.status_code == 404 and "unknown, or expired" in gone.json()["detail"]
 
-    worker = WorkerProcess(own_settings, tmp_path / "worker.log")
-    try:
-        again = own_api.post("/sync", params=sync, headers=alice)
-        assert again.status_code == 202, again.text
-        job = _wait_final(own_api, again.json()["job_id"], alice)
-    finally:
-        worker.stop()
+    worker = start_worker(own_settings)
+    job = s.pull(own_api, alice)
     assert job["state"] == "succeeded", (job, worker.log()[-3000:])
 
 
-def _wait_final(api: httpx.Client, job_id: str, headers: dict[str, str],
-                timeout: float = 240.0) -> dict:
-    deadline = time.monotonic() + timeout
-    job: dict = {}
-    while time.monotonic() < deadline:
-        job = api.get(f"/jobs/{job_id}", headers=headers).json()
-        if job["state"] in ("succeeded", "failed", "cancelled"):
-            return job
-        time.sleep(0.5)
-    raise AssertionError(f"job {job_id} did not finish in {timeout} s: {job}")
+@pytest.mark.slow
+def test_a_mongod_restart_ends_queued_and_running_pulls_and_the_rerun_succeeds(
+        own_api: httpx.Client, own_stores: Settings, own_settings: Settings, tator_emulator,
+        start_worker) -> None:
+    """mongod crashing and restarting while a pull waits in the queue (it then runs to
+    success), and again while a pull runs (it succeeds or fails with the cause, never
+    hangs): ``/ready`` is 503 naming MongoDB while it is down and 200 after, the lock is
+    free, and the re-run leaves the dataset fully updated."""
+    alice = tator_emulator.headers("alice")
+    queued = s.queue(own_api, "/sync", alice)
+    _crash(own_stores, embedded.MONGOD)
+    status, checks = _ready(own_api)
+    assert status == 503 and not checks["mongodb"]["ok"] and checks["redis"]["ok"]
+    _restart(own_stores, embedded.MONGOD, own_settings.database_uri)
+    assert _ready(own_api)[0] == 200
+
+    worker = start_worker(own_settings, FIFTYONE_SYNC_TATOR_TIMEOUT="60")
+    first = s.wait_job(own_api, queued, alice)
+    assert first["state"] == "succeeded", first
+    gone = tator_emulator.store.get_localization(1).elemental_id
+    tator_emulator.store.delete_localization(1, user="bob")
+
+    tator_emulator.reset_calls()
+    tator_emulator.faults.add("GetLocalizationList", latency=RUNNING_FOR, times=1)
+    running = s.queue(own_api, "/sync", alice)
+    wait_until(lambda: tator_emulator.calls.get("GetLocalizationList", 0) >= 1, timeout=60,
+               what="the pull to list Tator")
+    _crash(own_stores, embedded.MONGOD)
+    assert _ready(own_api)[0] == 503
+    _restart(own_stores, embedded.MONGOD, own_settings.database_uri)
+    assert _ready(own_api)[0] == 200
+    ended = s.wait_job(own_api, running, alice)
+    assert ended["state"] in ("succeeded", "failed"), ended
+    if ended["state"] == "failed":
+        assert any(name in ended["error"] for name in ("AutoReconnect", "ServerSelection",
+                                                       "NotPrimary", "Connection")), ended
+    assert s.lock_holder(own_settings) is None
+
+    again = s.pull(own_api, alice)
+    assert again["state"] == "succeeded", again
+    labels = {b.get("tator_elemental_id") for b in s.boxes(own_settings)}
+    assert gone not in labels and len(labels) == len(s.tator_boxes(tator_emulator))
+    assert worker.alive()
+
+
+@pytest.mark.slow
+def test_a_redis_restart_under_a_running_pull_fails_it_and_the_rerun_succeeds(
+        own_api: httpx.Client, own_stores: Settings, own_settings: Settings, tator_emulator,
+        start_worker) -> None:
+    """Redis crashing and restarting empty while a pull runs: the job loses its lock and
+    ends failed, saying so (its work-horse writes the lost record back), having written
+    nothing; no lock is left, the worker outlives the outage (its RQ heartbeat, every
+    second here, meets it), and the re-run succeeds."""
+    alice = tator_emulator.headers("alice")
+    worker = start_worker(own_settings, monitor_every=1, FIFTYONE_SYNC_TATOR_TIMEOUT="60")
+    tator_emulator.faults.add("GetLocalizationList", latency=RUNNING_FOR, times=1)
+    doomed = s.queue(own_api, "/sync", alice)
+    wait_until(lambda: tator_emulator.calls.get("GetLocalizationList", 0) >= 1, timeout=60,
+               what="the pull to list Tator")
+    assert s.lock_holder(own_settings) == doomed
+
+    _crash(own_stores, embedded.REDIS)
+    status, checks = _ready(own_api)
+    assert status == 503 and not checks["redis"]["ok"] and checks["mongodb"]["ok"]
+    time.sleep(REDIS_DOWN_FOR)
+    _restart(own_stores, embedded.REDIS, own_settings.redis_url)
+    assert _ready(own_api)[0] == 200
+    assert worker.alive(), worker.log()[-3000:]
+
+    rerun = s.queue(own_api, "/sync", alice)
+    wait_until(lambda: own_api.get(f"/jobs/{doomed}", headers=alice).status_code == 200,
+               timeout=60, what="the lost record to be written back")
+    failed = s.wait_job(own_api, doomed, alice)
+    assert failed["state"] == "failed" and "lost its dataset lock" in failed["error"], failed
+    assert s.samples(own_settings) == [], "the failed pull wrote nothing"
+
+    done = s.wait_job(own_api, rerun, alice)
+    assert done["state"] == "succeeded", (done, worker.log()[-3000:])
+    assert len(s.boxes(own_settings)) == len(s.tator_boxes(tator_emulator))
+    assert s.lock_holder(own_settings) is None and worker.alive()
+

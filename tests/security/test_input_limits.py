@@ -129,9 +129,66 @@ def test_malformed_bodies_are_refused(small_api: httpx.Client, tator_emulator) -
                              content=b"{not json")
     assert _refused(as_json, 422), as_json.text
 
-    sync = small_api.post("/sync", headers={**bob, "Content-Type": "application/json"},
-                          params={"project_id": 1, "version_id": "x"}, content=b"{not json")
-    assert _refused(sync, 422), sync.text
+
+def test_sync_takes_its_input_from_the_query_and_never_reads_a_body(
+        api: httpx.Client, tator_emulator) -> None:
+    """``/sync`` declares no body: neither malformed JSON nor JSON naming another project
+    or database changes what is queued; the job is exactly what the query asked for."""
+    bob = tator_emulator.headers("bob")
+    query = {"project_id": 1, "version_id": 1}
+    malformed = b'{"project_id": 2, "database_name": "fiftyone_project_2"'
+    overriding = b'{"project_id": 2, "version_id": 3, "database_name": "other", "force": true}'
+    for body in (malformed, overriding):
+        answer = api.post("/sync", params=query, content=body,
+                          headers={**bob, "Content-Type": "application/json"})
+        assert answer.status_code == 202, answer.text
+        job = api.get(f"/jobs/{answer.json()['job_id']}", headers=bob).json()
+        assert (job["project_id"], job["version_id"], job["params"]) == (1, 1, {"force": False})
+        assert job["database_name"].endswith("_1") and "other" not in job["database_name"]
+
+
+RESOLVE_JSON = {"Content-Type": "application/json"}
+BAD_RESOLVE_BODIES = {
+    "malformed JSON": (b'{"elemental_ids": "all", "choice": "mine"', RESOLVE_JSON, 422),
+    "empty body": (b"", RESOLVE_JSON, 422),
+    "a list, not an object": (b'["all", "mine"]', RESOLVE_JSON, 422),
+    "a string, not an object": (b'"all"', RESOLVE_JSON, 422),
+    "no choice": (b'{"elemental_ids": "all"}', RESOLVE_JSON, 422),
+    "no elemental ids": (b'{"choice": "mine"}', RESOLVE_JSON, 422),
+    "an unknown choice": (b'{"elemental_ids": "all", "choice": "both"}', RESOLVE_JSON, 422),
+    "ids neither a list nor all": (b'{"elemental_ids": "some", "choice": "mine"}',
+                                   RESOLVE_JSON, 422),
+    "ids that are not strings": (b'{"elemental_ids": [1, {"a": 2}], "choice": "mine"}',
+                                 RESOLVE_JSON, 422),
+    "an empty id list": (b'{"elemental_ids": [], "choice": "theirs"}', RESOLVE_JSON, 422),
+    "JSON nested 100,000 deep": (b"[" * 100_000 + b"]" * 100_000, RESOLVE_JSON, 400),
+    "bytes that are not UTF-8": (b'{"elemental_ids": "all", "choice": "mine\xff"}',
+                                 RESOLVE_JSON, 400),
+    "a form instead of JSON": (b"elemental_ids=all&choice=mine",
+                               {"Content-Type": "application/x-www-form-urlencoded"}, 422),
+    "JSON sent as text": (b'{"elemental_ids": "all", "choice": "mine"}',
+                          {"Content-Type": "text/plain"}, 422),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_RESOLVE_BODIES))
+def test_a_bad_conflict_resolution_body_is_refused_with_a_reason_and_queues_nothing(
+        case: str, api: httpx.Client, tator_emulator) -> None:
+    """``POST /push/conflicts/resolve`` reads a JSON body: each malformed or ill-typed one
+    is a 4xx whose ``detail`` says what is wrong (never a 5xx), and no job is queued."""
+    bob = tator_emulator.headers("bob")
+    body, headers, status = BAD_RESOLVE_BODIES[case]
+    newest = _newest_job(api, bob)
+    answer = api.post("/push/conflicts/resolve", params={"project_id": 1, "version_id": 1},
+                      content=body, headers={**bob, **headers})
+    assert _refused(answer, status), (case, answer.status_code, answer.text[:300])
+    assert _newest_job(api, bob) == newest
+
+
+def _newest_job(api: httpx.Client, headers: dict[str, str]) -> str | None:
+    """The id of project 1's most recent job, or None."""
+    jobs = api.get("/jobs", params={"project_id": 1, "limit": 1}, headers=headers).json()
+    return jobs["jobs"][0]["id"] if jobs["jobs"] else None
 
 
 def test_a_body_over_the_limit_is_refused_before_it_is_stored(

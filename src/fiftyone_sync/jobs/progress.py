@@ -4,15 +4,24 @@ A body may report progress for every item and ask "cancelled?" in tight loops; t
 wrappers keep Redis traffic bounded: progress is written at most every
 ``min_interval`` seconds (a new phase is written at once), and the cancel flag is read at
 most every ``min_interval`` seconds.
+
+Both are advisory: a Redis error while writing progress or reading the flag is logged and
+the job goes on (a Redis restart is caught by the dataset lock's heartbeat instead, which
+stops the job through ``extra``). A progress write must never be what fails a pull.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 
+import redis
+
 from fiftyone_sync.jobs.store import JobStore
+
+logger = logging.getLogger(__name__)
 
 ProgressHook = Callable[[str, int, int | None], None]
 """Receives every progress report: ``(phase, done, total)``."""
@@ -60,8 +69,11 @@ class ThrottledProgress:
             self._write(*pending)
 
     def _write(self, phase: str, done: int, total: int | None) -> None:
-        self._store.update(self._job_id, phase=phase, done=int(done),
-                           total=None if total is None else int(total))
+        try:
+            self._store.update(self._job_id, phase=phase, done=int(done),
+                               total=None if total is None else int(total))
+        except redis.RedisError as exc:
+            logger.warning("Could not record the progress of job %s: %s", self._job_id, exc)
 
 
 class CancelFlag:
@@ -91,5 +103,9 @@ class CancelFlag:
         now = time.monotonic()
         if now - self._checked_at >= self._interval:
             self._checked_at = now
-            self._cancelled = self._store.cancel_requested(self._job_id)
+            try:
+                self._cancelled = self._store.cancel_requested(self._job_id)
+            except redis.RedisError as exc:
+                logger.warning("Could not read the cancel flag of job %s: %s", self._job_id,
+                               exc)
         return self._cancelled

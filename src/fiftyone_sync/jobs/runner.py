@@ -13,6 +13,7 @@ the reconciliation in :mod:`fiftyone_sync.jobs.queue`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -148,7 +149,7 @@ def _run_body(store: JobStore, record: JobRecord, settings: Settings, credential
     except Exception as exc:  # any failure of the body ends the job failed, with its cause
         progress.flush()
         error = describe_error(exc)
-        store.move(record.id, JobState.FAILED, error=error)
+        _fail(store, record, error)
         logger.error("Job %s (%s, project %s) failed after %.1f s: %s", record.id, record.kind,
                      record.project_id, time.monotonic() - started, error, exc_info=exc)
         return
@@ -173,13 +174,25 @@ def _record_cancelled(store: JobStore, record: JobRecord, lock: DatasetLock,
     """Ends a body that stopped on request, or because its lock was lost."""
     if lock.lost.is_set():
         error = "the job lost its dataset lock (Redis unreachable or restarted); run it again"
-        store.move(record.id, JobState.FAILED, error=error)
+        _fail(store, record, error)
         logger.error("Job %s (%s) failed after %.1f s: %s", record.id, record.kind, seconds,
                      error)
         return
 
     store.move(record.id, JobState.CANCELLED, error="cancelled by a user while running")
     logger.info("Job %s (%s) cancelled after %.1f s", record.id, record.kind, seconds)
+
+
+def _fail(store: JobStore, record: JobRecord, error: str) -> None:
+    """Ends the running job ``failed``; writes its record back if Redis lost it (a restart
+    of a Redis that keeps nothing), so ``GET /jobs/{id}`` says why the job ended rather
+    than "unknown job"."""
+    if store.move(record.id, JobState.FAILED, error=error) or store.get(record.id):
+        return
+    store.create(dataclasses.replace(
+        record, state=JobState.FAILED, error=error, phase="failed", ended_at=utc_now(),
+        worker=_worker_name(), pid=os.getpid()), None)
+    logger.warning("Job %s's record was lost with Redis; wrote it back as failed", record.id)
 
 
 def describe_error(exc: BaseException) -> str:

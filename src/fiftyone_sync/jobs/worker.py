@@ -5,7 +5,8 @@ never imports ``fiftyone`` (FiftyOne binds one database per process, and each jo
 work-horse binds its own project's); :func:`run_worker` refuses to start if it was
 imported. When a work-horse dies without finishing (killed, out of memory), the parent
 marks the job ``failed`` with the signal or exit status and frees the dataset lock the
-horse held. Start-up touches no lock: other workers' jobs keep theirs.
+horse held. Start-up touches no lock: other workers' jobs keep theirs. A Redis outage
+while a job runs does not stop the worker (see :class:`ServiceWorker`).
 """
 
 from __future__ import annotations
@@ -61,6 +62,26 @@ class HorseDeathHandler:
             logger.info("Released the dataset lock of dead job %s", job.id)
 
 
+class ServiceWorker(Worker):
+    """RQ's worker, made to outlive a Redis outage that happens while a job runs.
+
+    While a work-horse runs, RQ's worker renews its own and the job's heartbeats in Redis
+    every ``job_monitoring_interval`` seconds (30); a connection error there escapes RQ's
+    loop and the worker quits, leaving its horse running unwatched. Here the error is
+    logged and the worker keeps watching its horse (RQ itself retries once the horse is
+    done and it dequeues again). The job is stopped by its dataset lock, whose heartbeat
+    notices the restart (:mod:`fiftyone_sync.jobs.locks`).
+    """
+
+    def maintain_heartbeats(self, job: Job, *args: Any, **kwargs: Any) -> None:
+        """RQ's heartbeats, with Redis connection errors logged instead of raised."""
+        try:
+            super().maintain_heartbeats(job, *args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            logger.warning("Worker %s could not renew its heartbeats in Redis (job %s): %s",
+                           self.name, job.id, exc)
+
+
 def _death_cause(pid: int | None, status: int | None) -> str:
     """``killed by signal 9 (SIGKILL)`` or ``exit status 3``, for a wait status."""
     who = f"pid {pid}, " if pid else ""
@@ -99,7 +120,7 @@ def run_worker(settings: Settings, burst: bool = False, name: str | None = None)
     connection = redis.Redis.from_url(url)
     text_client = redis.Redis.from_url(url, decode_responses=True)
     store = JobStore(text_client, settings.job_record_ttl)
-    worker = Worker(
+    worker = ServiceWorker(
         [Queue(settings.job_queue, connection=connection)], connection=connection, name=name,
         work_horse_killed_handler=HorseDeathHandler(store, text_client),
     )
