@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 
 import pymongo
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, StringConstraints
 
 from fiftyone_sync import stores
 from fiftyone_sync.api.deps import CredentialDep, check_access, project_database
@@ -37,10 +37,17 @@ router = APIRouter(tags=["push"])
 PLAN_ID_PATTERN = r"^[0-9a-f]{32}$"
 
 
+MAX_RESOLVE_IDS = 10_000
+"""Most elemental ids one resolution names (more: resolve "all", or in several calls)."""
+ElementalId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+"""A Tator elemental id (a UUID in practice; 128 characters leave room for others)."""
+
+
 class ResolveBody(BaseModel):
     """Which conflicts to resolve, and how."""
 
-    elemental_ids: list[str] | Literal["all"]
+    elemental_ids: Annotated[list[ElementalId], Field(max_length=MAX_RESOLVE_IDS)
+                             ] | Literal["all"]
     choice: Literal["mine", "theirs"]
 
 
