@@ -47,6 +47,31 @@ def test_edit_of_an_element_changed_in_tator_is_a_conflict_then_theirs(
     assert h.pull(ctx).to_dict()["labels"]["updated"] == 0
 
 
+def test_an_edit_tator_already_holds_is_recorded_not_a_conflict_nor_sent_again(
+        make_ctx, db, fo, tator_emulator):
+    ctx = make_ctx()
+    h.pull(ctx)
+    sample = _image_sample(fo, 1)
+    det = sample["boxes"].detections[0]
+    eid = det.tator_elemental_id
+    det.label = "Diatom"
+    sample.save()
+    _tator_edit(tator_emulator, eid, attributes={"Label": "Diatom"})
+    theirs = h.tator_latest(tator_emulator)[eid]
+
+    planned = h.plan(ctx)
+    [item] = h.plan_items(db, planned["plan_id"])
+    assert planned["counts"]["conflict"] == 0
+    assert item.elemental_id == eid and "already holds these values" in item.reason
+    assert (item.base_id, item.base_mark) == (theirs["id"], theirs["mark"])
+    h.apply(ctx, planned["plan_id"])
+
+    assert h.tator_latest(tator_emulator)[eid]["mark"] == theirs["mark"], "sent again"
+    assert h.boxes(db)[eid][1]["tator_mark"] == theirs["mark"]
+    assert h.plan(ctx)["total"] == 0
+    assert h.pull(ctx).to_dict()["labels"]["updated"] == 0
+
+
 def test_keep_mine_overwrites_tators_newer_revision_knowingly(make_ctx, db, fo, tator_emulator):
     ctx = make_ctx()
     h.pull(ctx)

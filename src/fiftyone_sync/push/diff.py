@@ -39,7 +39,9 @@ from fiftyone_sync.push.validate import Checked, InvalidLabel, check_label
 logger = logging.getLogger(__name__)
 
 TOLERANCE = 1e-9
-
+ALREADY_CREATED = "an earlier push already created it in Tator; recorded, not resent"
+ALREADY_IN_TATOR = ("Tator already holds these values (a cut-off push, or the same fix by a "
+                    "colleague); recorded, not resent")
 
 class DiffError(RuntimeError):
     """A dataset that cannot be diffed (never pulled, no type information)."""
@@ -170,6 +172,9 @@ class Differ:
                 "between media (delete it and draw it again)")))
             return
         conflict = self._conflict_reason(known, row, "edited in FiftyOne")
+        if conflict is not None and self._already_in_tator(place, row):
+            self._update(place, eid, row, adopt=ALREADY_IN_TATOR)
+            return
         if conflict is not None:
             self._add(self._item("conflict", place, eid, reason=conflict, tator=_brief(row)))
             return
@@ -183,7 +188,7 @@ class Differ:
             self._add(self._item("conflict", place, eid, tator=_brief(row), reason=(
                 "an earlier push created this element and it was deleted in Tator since")))
         else:
-            self._update(place, eid, row, adopt=True)
+            self._update(place, eid, row, adopt=ALREADY_CREATED)
 
     def _conflict_reason(self, known: ElementState, row: dict | None, what: str) -> str | None:
         if row is None:
@@ -197,7 +202,27 @@ class Differ:
         return (f"{what}; {change} in Tator since the pull (mark {known.mark} → {mark}, by "
                 f"user {row.get('modified_by')})")
 
-    def _update(self, place: dict, eid: str, row: dict, adopt: bool = False) -> None:
+    def _already_in_tator(self, place: dict, row: dict | None) -> bool:
+        """Whether Tator's latest row already holds exactly the label's values.
+
+        Tator moved on, but to what the label says: an earlier push that was cut off after
+        Tator applied it, or a colleague who made the same fix. Nothing to send or resolve.
+        """
+        if row is None or row.get("variant_deleted"):
+            return False
+        try:
+            checked = check_label(place["label"], place["info"])
+        except InvalidLabel:
+            return False
+        attributes = row.get("attributes") or {}
+        return (_same_geometry(checked.geometry, row)
+                and all(_same_value(value, attributes.get(name))
+                        for name, value in checked.attributes.items())
+                and all(attributes.get(name) is None for name in checked.nulls))
+
+    def _update(self, place: dict, eid: str, row: dict, adopt: str | None = None) -> None:
+        """Plans what the label changes on ``row``; with ``adopt`` (the reason), a label
+        Tator already holds is recorded on that row instead of being sent again."""
         checked = self._check(place, eid)
         if checked is None:
             return
@@ -212,7 +237,7 @@ class Differ:
         item = self._item(kind, place, eid, base=row, checked=checked)
         item.geometry, item.attributes, item.null_attributes = geometry, changed, nulls
         if adopt:
-            item.reason = "an earlier push already created it in Tator; recorded, not resent"
+            item.reason = adopt
         self._add(item)
 
     def _create(self, place: dict, eid: str | None) -> None:
