@@ -180,10 +180,10 @@ class Bench:
     def floor(self, ctx: Any) -> dict[str, float]:
         """The same files downloaded alone (before the pull, so the pull gets warm caches)."""
         from fiftyone_sync.dataset.pull import image_file, tator_client
-        from fiftyone_sync.tator.downloads import DownloadTask, Downloader
+        from fiftyone_sync.tator.downloads import Downloader, DownloadTask
         from fiftyone_sync.tator.listing import list_media
 
-        api = tator_client(self.url).api(ctx.credential)
+        api = tator_client(self.url, ctx.settings.tator_timeout).api(ctx.credential)
         media = list_media(api, 1, 200)
         scratch = self.workdir / "floor"
         tasks = [DownloadTask(int(m["id"]), scratch / f"{m['id']}.png", path=image_file(m))

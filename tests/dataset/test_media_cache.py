@@ -7,7 +7,7 @@ import os
 import numpy as np
 from PIL import Image
 
-from fiftyone_sync.dataset.media_cache import MediaCache, normalise_image
+from fiftyone_sync.dataset.media_cache import MediaCache, normalise_image, normalise_sized_image
 
 
 def _download(tmp_path, image: Image.Image, fmt: str, **save: object):
@@ -48,6 +48,20 @@ def test_exif_orientation_is_applied(tmp_path):
                                      exif=exif.tobytes()))
     with Image.open(path) as image:
         assert path.name == "image.png" and image.size == (4, 8)
+
+
+def test_the_size_noted_at_normalisation_is_the_cached_files_own(tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    rotated = _download(tmp_path / "a", Image.new("RGB", (8, 4)), "JPEG", exif=exif.tobytes())
+    kept = _download(tmp_path / "b", Image.new("L", (5, 3)), "PNG")
+
+    for download, size in ((rotated, (4, 8)), (kept, (5, 3))):
+        path, noted = normalise_sized_image(download)
+        with Image.open(path) as image:
+            assert noted == image.size == size
 
 
 def test_eviction_removes_least_recently_used_files_but_never_kept_ones(tmp_path):

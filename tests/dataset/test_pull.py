@@ -15,35 +15,11 @@ import pytest
 from PIL import Image
 
 from fiftyone_sync.emulators.tator import drawing
-
-DATASET = "tator-p1-v1"
-FIELDS = {"box": ("boxes", "detections"), "dot": ("dots", "keypoints"),
-          "line": ("lines", "polylines"), "poly": ("polys", "polylines")}
-DTYPES = {1: "box", 2: "dot", 3: "line", 4: "poly"}
-
-
-def _pull(make_ctx: Any, user: str = "alice", **request: Any) -> Any:
-    from fiftyone_sync.dataset.pull import PullRequest, pull
-
-    return pull(make_ctx(user), PullRequest(version_id=request.pop("version_id", 1), **request))
-
-
-def _tator_locs(tator_emulator: Any) -> list[dict]:
-    api = tator_emulator.api("alice")
-    return [dict(loc) for loc in api.get_localization_list(1, version=[1])]
-
-
-def _labels(fo: Any) -> dict[str, tuple[Any, str, Any]]:
-    """elemental id -> (sample, field, label) of every pulled label."""
-    found = {}
-    dataset = fo.load_dataset(DATASET)
-    dataset.reload()
-    for sample in dataset:
-        for field, key in FIELDS.values():
-            container = sample[field] if sample.has_field(field) else None
-            for label in (container[key] if container else []):
-                found[label["tator_elemental_id"]] = (sample, field, label)
-    return found
+from tests.dataset.helpers import DATASET, DTYPES, FIELDS
+from tests.dataset.helpers import labels as _labels
+from tests.dataset.helpers import modified as _modified
+from tests.dataset.helpers import pull as _pull
+from tests.dataset.helpers import tator_locs as _tator_locs
 
 
 def _attr(label: Any, name: str) -> Any:
@@ -52,11 +28,6 @@ def _attr(label: Any, name: str) -> Any:
         return label[name]
     except KeyError:
         return None
-
-
-def _modified(fo: Any) -> dict[str, dt.datetime]:
-    dataset = fo.load_dataset(DATASET)
-    return dict(zip(*dataset.values(["id", "last_modified_at"]), strict=True))
 
 
 def _expected_geometry(loc: dict) -> dict[str, Any]:

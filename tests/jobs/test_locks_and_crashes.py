@@ -92,3 +92,22 @@ def test_a_job_whose_whole_worker_died_fails_once_its_lock_expires(
     after = submit(job_queue, credential, project=5, version=1, steps=1)
     start_worker(burst=True).wait(timeout=120)
     assert job_queue.get(after.id).state is JobState.SUCCEEDED
+
+
+def test_a_starting_worker_leaves_other_workers_locks_alone(
+        job_queue: JobQueue, credential: Credential, start_worker,
+        text_redis: redis.Redis) -> None:
+    """A lock held by a job of another worker survives a new worker's whole life: start-up,
+    a job on another dataset, and exit."""
+    held = DatasetLock(text_redis, 6, 1, "job-of-another-worker", ttl=120)
+    assert held.try_acquire()
+    try:
+        other = submit(job_queue, credential, project=6, version=2, steps=1)
+
+        assert start_worker(burst=True).wait(timeout=120) == 0
+
+        assert job_queue.get(other.id).state is JobState.SUCCEEDED
+        assert text_redis.get(lock_key(6, 1)) == "job-of-another-worker"
+        assert text_redis.pttl(lock_key(6, 1)) > 60_000
+    finally:
+        held.release()

@@ -9,7 +9,7 @@ from fastapi import Depends, Header, HTTPException, Request
 from fiftyone_sync.auth.tator_auth import EDIT, AccessChecker, AuthError, ProjectAccess
 from fiftyone_sync.naming import NamingError, database_name, validate_project_id
 from fiftyone_sync.settings import Settings
-from fiftyone_sync.tator.client import Credential, CredentialError, TatorClient
+from fiftyone_sync.tator.client import Credential, CredentialError, TatorClient, timeouts
 
 
 def get_settings(request: Request) -> Settings:
@@ -21,7 +21,8 @@ def get_tator_client(request: Request) -> TatorClient:
     """The process's one Tator client, built on first use."""
     state = request.app.state
     if getattr(state, "tator_client", None) is None:
-        state.tator_client = TatorClient(state.settings.tator_url)
+        state.tator_client = TatorClient(state.settings.tator_url,
+                                         timeouts(state.settings.tator_timeout))
     return state.tator_client
 
 

@@ -291,16 +291,24 @@ def _canonical(value: Any) -> Any:
     return value
 
 
+_DIGEST_BASE_KEYS = ("label", "confidence", "bounding_box", "points", "closed")
+_DIGEST_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+"""One encoder for every digest: ``json.dumps`` with options builds a new one per call."""
+
+
+def digest_keys(info: TypeInfo) -> list[str]:
+    """The label keys whose values the digest covers (what counts as a FiftyOne edit)."""
+    return [*_DIGEST_BASE_KEYS, *(a.field for a in info.attributes)]
+
+
 def digest(doc: Mapping[str, Any], info: TypeInfo) -> str:
     """A digest of a label's synced values (class, score, geometry, attributes; not tags).
 
     It is computed the same way from the document the pull wrote and from the document
     read back later, so a difference means someone edited the label in FiftyOne.
     """
-    keys = ["label", "confidence", "bounding_box", "points", "closed"]
-    keys += [a.field for a in info.attributes]
-    payload = {k: _canonical(doc.get(k)) for k in keys}
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    payload = {k: _canonical(doc.get(k)) for k in digest_keys(info)}
+    text = _DIGEST_ENCODER.encode(payload)
     return hashlib.sha1(text.encode()).hexdigest()
 
 

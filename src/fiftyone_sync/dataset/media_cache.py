@@ -28,7 +28,7 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -90,10 +90,10 @@ class MediaCache:
         """Removes least recently used files until the cache fits; returns files removed."""
         files = []
         total = 0
-        for path in self.root.rglob("*"):
-            if path.is_file() and not path.name.startswith(".part-"):
-                stat = path.stat()
-                files.append((stat.st_mtime, stat.st_size, path))
+        for entry in _walk_files(self.root):
+            if not entry.name.startswith(".part-"):
+                stat = entry.stat(follow_symlinks=False)
+                files.append((stat.st_mtime, stat.st_size, Path(entry.path)))
                 total += stat.st_size
         removed = 0
         for _, size, path in sorted(files):
@@ -109,6 +109,22 @@ class MediaCache:
         return removed
 
 
+def _walk_files(root: Path) -> Iterator[os.DirEntry]:
+    """Every regular file under ``root``, with ``os.scandir`` (a cache of 10,000 media is
+    walked in a fraction of what ``Path.rglob`` takes, which stats every directory too)."""
+    pending = [str(root)]
+    while pending:
+        try:
+            entries = list(os.scandir(pending.pop()))
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                pending.append(entry.path)
+            elif entry.is_file(follow_symlinks=False):
+                yield entry
+
+
 def normalise_image(download: Path) -> Path:
     """Turns a raw download into the cached ``image.jpg``/``image.png`` (see module doc).
 
@@ -118,6 +134,12 @@ def normalise_image(download: Path) -> Path:
     Raises:
         ValueError: if the file is not an image PIL can read.
     """
+    return normalise_sized_image(download)[0]
+
+
+def normalise_sized_image(download: Path) -> tuple[Path, tuple[int, int]]:
+    """:func:`normalise_image`, also returning the cached image's ``(width, height)``: the
+    pull records it while the file is open anyway, rather than opening every file again."""
     try:
         with Image.open(download) as image:
             orientation = _orientation(image)
@@ -125,7 +147,7 @@ def normalise_image(download: Path) -> Path:
             if ext and image.mode in _KEEP_MODES and orientation in (None, 1):
                 final = download.with_name(f"image{ext}")
                 os.replace(download, final)
-                return final
+                return final, image.size
             converted = _to_rgb8(ImageOps.exif_transpose(image))
     except (UnidentifiedImageError, OSError) as exc:
         raise ValueError(f"not a readable image: {exc}") from exc
@@ -133,7 +155,7 @@ def normalise_image(download: Path) -> Path:
     final = download.with_name("image.png")
     write_png(converted, final)
     download.unlink(missing_ok=True)
-    return final
+    return final, converted.size
 
 
 def _orientation(image: Image.Image) -> int:

@@ -14,7 +14,8 @@ The :class:`Planner` consumes Tator's localization pages and sorts each element
   scope) → delete, unless the media is held (its files could not be fetched this time).
 
 Local edits are checked later, against the labels' current values, just before writing.
-Changed elements go to the spool; the planner keeps one small record per alive element.
+Changed elements go to the spool, already made into label documents (:mod:`.prepared`);
+the planner keeps one small record per alive element.
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from bson import ObjectId
+
 from fiftyone_sync.dataset.frames import FrameError, check_frame
 from fiftyone_sync.dataset.mapping import TypeInfo, is_clipped
+from fiftyone_sync.dataset.prepared import LabelMaker
 from fiftyone_sync.dataset.spool import Spool
 from fiftyone_sync.dataset.sync_state import ElementState
 
@@ -51,12 +55,14 @@ class Planner:
         media: the media in scope, by id (with their ``dtype`` added).
         infos: the localization types in scope, by id.
         state: the sync state's elements, by elemental id.
+        maker: makes the label documents of the elements to write.
         force: rewrite unchanged elements too.
     """
 
     media: Mapping[int, Mapping[str, Any]]
     infos: Mapping[int, TypeInfo]
     state: Mapping[str, ElementState]
+    maker: LabelMaker
     force: bool = False
     alive: dict[str, Alive] = dataclasses.field(default_factory=dict)
     creates: set[str] = dataclasses.field(default_factory=set)
@@ -84,7 +90,9 @@ class Planner:
             if is_clipped(self.infos[placed.type_id].dtype, loc):
                 self.clipped += 1
             if self._classify(eid, loc, placed):
-                rows.append((eid, placed.media, placed.frame, dict(loc)))
+                label_id = ObjectId(self.state[eid].label_id) if eid in self.updates else None
+                rows.append((eid, placed.media, placed.frame,
+                             self.maker.make(loc, placed.media, placed.frame, label_id)))
         if rows:
             spool.add_many(rows)
 

@@ -4,12 +4,16 @@ The job system calls :func:`pull` in a process whose FiftyOne is already bound t
 project's database. The steps, and what each may change:
 
 1. check access (project, version, the user's permission) → nothing written;
-2. list media and localizations completely (or fail) and plan against the sync state;
+2. list media and localizations completely (or fail) and plan against the sync state,
+   making the changed localizations into label documents as they arrive → a temporary spool;
 3. download what the cache lacks (images, and video frames via GetFrame) → cache only;
+   images download from the start of step 2, and all downloads share one concurrency bound.
+   When none of the needed files could be downloaded the pull fails here;
 4. write: new samples in batches, label changes by id, removals; then the sync state,
    schemas, views and the dataset's info.
 
-A failure in steps 1–3 leaves the dataset and the sync state untouched. See DESIGN.md
+A failure in steps 1–3 leaves the dataset and the sync state untouched. A sync state
+written by a newer release of the service is refused in step 1. See DESIGN.md
 sections 5–6 and :mod:`.plan` for the rules.
 """
 
@@ -23,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from fiftyone_sync import naming
-from fiftyone_sync.dataset.media_cache import normalise_image
+from fiftyone_sync.dataset.media_cache import normalise_sized_image
 from fiftyone_sync.jobs.context import JobContext
-from fiftyone_sync.tator.client import TatorClient
+from fiftyone_sync.tator.client import TatorClient, timeouts
 
 logger = logging.getLogger(__name__)
 
@@ -116,9 +120,14 @@ class PullResult:
 
 
 @functools.lru_cache(maxsize=4)
-def tator_client(host: str) -> TatorClient:
-    """The process's one Tator client for ``host`` (built lazily, reused by every job)."""
-    return TatorClient(host)
+def tator_client(host: str, read_timeout: float) -> TatorClient:
+    """The process's one Tator client for ``host`` (built lazily, reused by every job).
+
+    Args:
+        host: Tator's URL (``FIFTYONE_SYNC_TATOR_URL``).
+        read_timeout: seconds Tator may take to answer (``FIFTYONE_SYNC_TATOR_TIMEOUT``).
+    """
+    return TatorClient(host, timeouts(read_timeout))
 
 
 def pull(ctx: JobContext, request: PullRequest | Mapping[str, Any]) -> PullResult:
@@ -142,7 +151,8 @@ def pull(ctx: JobContext, request: PullRequest | Mapping[str, Any]) -> PullResul
     # in the job's process, never in a parent that merely imports this module.
     from fiftyone_sync.dataset.runner import PullRun
 
-    return PullRun(ctx, request, tator_client(ctx.settings.tator_url)).run()
+    return PullRun(ctx, request, tator_client(ctx.settings.tator_url,
+                                             ctx.settings.tator_timeout)).run()
 
 
 def skipped(media: Mapping[str, Any], reason: str) -> dict[str, Any]:
@@ -165,6 +175,7 @@ def dataset_name(ctx: JobContext, request: PullRequest) -> str:
     return naming.dataset_name(ctx.project_id, request.version_id)
 
 
-def finish_image(path: Path) -> None:
-    """Download hook: normalise a fresh image download into the cache (see media_cache)."""
-    normalise_image(path)
+def finish_image(path: Path) -> tuple[Path, tuple[int, int]]:
+    """Download hook: normalise a fresh image download into the cache (see media_cache);
+    returns the cached image's path and size."""
+    return normalise_sized_image(path)

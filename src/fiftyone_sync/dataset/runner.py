@@ -9,13 +9,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
-from collections.abc import Iterable
 from typing import Any
 
 import fiftyone as fo
 import fiftyone.core.odm as foo
+import requests
 from bson import ObjectId
 from tator.exceptions import ApiException
 
@@ -23,15 +24,29 @@ from fiftyone_sync.dataset import mapping, schema
 from fiftyone_sync.dataset.frames import frame_url, has_video_files
 from fiftyone_sync.dataset.media_cache import MediaCache, image_size
 from fiftyone_sync.dataset.plan import Planner
-from fiftyone_sync.dataset.pull import (NO_DOWNLOAD_PERMISSION, PullError,
-                                        PullPermissionError, PullRequest, PullResult,
-                                        dataset_name, finish_image, image_file, skipped)
+from fiftyone_sync.dataset.prepared import LabelMaker
+from fiftyone_sync.dataset.pull import (
+    NO_DOWNLOAD_PERMISSION,
+    PullError,
+    PullPermissionError,
+    PullRequest,
+    PullResult,
+    dataset_name,
+    finish_image,
+    image_file,
+    skipped,
+)
 from fiftyone_sync.dataset.spool import Spool
 from fiftyone_sync.dataset.sync_state import SyncState, utcnow
 from fiftyone_sync.jobs.context import JobContext
 from fiftyone_sync.tator import listing
 from fiftyone_sync.tator.client import TatorClient
-from fiftyone_sync.tator.downloads import DownloadPermissionError, DownloadTask, Downloader
+from fiftyone_sync.tator.downloads import (
+    Downloader,
+    DownloadFailure,
+    DownloadPermissionError,
+    DownloadTask,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +77,9 @@ class PullRun:
         self.state = SyncState(foo.get_db_conn())
         self.held_media: set[int] = set()
         self.files: dict[Key, str] = {}
+        self.sizes: dict[str, tuple[int, int]] = {}
+        self.download_failures: list[DownloadFailure] = []
+        self._slots = threading.Semaphore(max(1, self.settings.download_concurrency))
         self._abort = threading.Event()
         self._lock = threading.Lock()
         self._progress = [0, 0]
@@ -118,7 +136,23 @@ class PullRun:
                 wait([images])
                 raise
             images.result()
+        self._check_downloads()
         self._timed("writes", self._write, spool)
+
+    def _check_downloads(self) -> None:
+        """Fails the pull when downloads were needed and not a single one succeeded.
+
+        A few files that fail for good are skipped and listed (their media are held: their
+        labels stay as they are). When every transfer failed, Tator's storage is down or too
+        slow for ``download_timeout``, and a run that wrote nothing new is a failure.
+        """
+        if not self.download_failures or self.result.downloads:
+            return
+        first = self.download_failures[0]
+        raise PullError(
+            f"no media file could be downloaded from Tator ({len(self.download_failures)} "
+            f"downloads failed, e.g. {first.reason}); nothing was written. Check that Tator "
+            "serves media files, or raise the download timeout, and pull again")
 
     def _listing_progress(self, kind: str, count: int) -> None:
         """One ``listing`` progress for media and localizations listed side by side."""
@@ -136,6 +170,9 @@ class PullRun:
     def _get(self, what: str, fn: Any, *args: Any) -> dict[str, Any]:
         try:
             return dict(fn(*args))
+        except requests.RequestException as exc:
+            raise PullError(f"reading {what} failed: Tator did not answer "
+                            f"({type(exc).__name__})") from exc
         except ApiException as exc:
             if exc.status == 400 and "token" in str(exc.body).lower():
                 raise PullPermissionError(f"Tator rejected the token: {exc.body}") from exc
@@ -278,10 +315,13 @@ class PullRun:
 
     def _list_localizations(self, spool: Spool, pages: Iterable[list[dict[str, Any]]]
                             ) -> None:
-        self.planner = Planner(self.media, self.infos, self.elements, self.request.force)
+        maker = LabelMaker(self.settings.tator_url, self.project, self.version, self.infos)
+        self.planner = Planner(self.media, self.infos, self.elements, maker,
+                               self.request.force)
         for page in pages:
             self.planner.add_page(page, spool)
             self.ctx.check_cancelled()
+        self.result.attribute_errors += maker.attribute_errors
         self.result.states = listing.count_states(self.api, self.project, self.version)
 
     # Step 3: samples and downloads ----------------------------------------------------
@@ -305,7 +345,7 @@ class PullRun:
                 self.files[(media_id, 0)] = str(found)
                 continue
             tasks.append(DownloadTask(media_id, self.cache.image_download_path(
-                media_id, media.get("md5")), path=image_file(media), finish=finish_image))
+                media_id, media.get("md5")), path=image_file(media), finish=self._finish_image))
         self._download(tasks, "images")
 
     def _plan_samples(self) -> None:
@@ -335,13 +375,25 @@ class PullRun:
                 self.files[key] = str(target)
                 continue
             self.tasks.append(DownloadTask(key[0], target, url=frame_url(
-                self.settings.tator_url, key[0], key[1])))
+                self.settings.tator_url, key[0], key[1]), finish=self._note_size))
+
+    def _finish_image(self, path: Path) -> None:
+        """Download hook (in a download thread): normalise the image, note its size."""
+        final, size = finish_image(path)
+        self.sizes[str(final)] = size
+
+    def _note_size(self, path: Path) -> None:
+        """Download hook: reads a fresh file's size now, in the download thread, so the
+        write step does not open every new file again on the pull's critical path."""
+        self.sizes[str(path)] = image_size(path)
 
     def _download(self, tasks: list[DownloadTask], what: str) -> None:
+        """Fetches ``tasks``; the images and the frames share the pull's one bound."""
         api = self.client.api(self.ctx.credential)
         downloader = Downloader(api, self.settings.tator_url, self.ctx.credential,
                                 self.project, self.settings.download_concurrency,
-                                self.settings.download_timeout, self.settings.download_retries)
+                                self.settings.download_timeout, self.settings.download_retries,
+                                slots=self._slots)
 
         def on_done(done: int, total: int) -> None:
             with self._lock:
@@ -364,6 +416,7 @@ class PullRun:
     def _record_downloads(self, report: Any) -> None:
         self.result.downloads += len(report.done)
         self.result.download_bytes += report.bytes
+        self.download_failures += report.failed
         for failure in report.failed:
             if failure.media_id not in self.held_media:
                 self._skip(self.media[failure.media_id], f"download failed: {failure.reason}")
@@ -402,7 +455,7 @@ class PullRun:
     def file_fields(self, key: Key) -> dict[str, Any]:
         """``filepath`` and image metadata of a sample whose file is cached."""
         path = self.files[key]
-        width, height = image_size(Path(path))
+        width, height = self.sizes.get(path) or image_size(Path(path))
         media = self.media[key[0]]
         if media["dtype"] == "image" and (width, height) != (media.get("width"),
                                                              media.get("height")):

@@ -7,14 +7,21 @@ classes: enum choices, or for a free-text class the values present in the datase
 attributes (``tator_*``) are read-only. FiftyOne 1.22.1 supports annotation of Detections
 and Polylines on image datasets, not Keypoints: dot fields get no label schema (they are
 shown and filtered, not edited in the App).
+
+Saved patches views are stored unbuilt (see :func:`save_patch_views`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
 from collections.abc import Iterable, Mapping
 
 import fiftyone as fo
+import fiftyone.core.odm as foo
+import fiftyone.core.stages as fos
+from bson import json_util
 from fiftyone import ViewField as F
 
 from fiftyone_sync.dataset import attributes as attrs
@@ -140,16 +147,57 @@ def apply_label_schemas(dataset: fo.Dataset, infos: Iterable[TypeInfo],
     dataset.activate_label_schemas()
 
 
-def save_patch_views(dataset: fo.Dataset, infos: Iterable[TypeInfo]) -> None:
-    """Saves one patches view per label field (crop-grid review), named ``{field}_patches``.
+def save_patch_views(dataset: fo.Dataset, infos: Iterable[TypeInfo],
+                     labels_changed: bool) -> None:
+    """Keeps one saved patches view per label field (crop-grid review), ``{field}_patches``.
 
-    Dots have no extent: their patches view is of keypoints; any crop cut from an image
-    (a dot's fixed window included) comes from ``embeddings.crops.cut_crop``.
+    A saved patches view is backed by a generated dataset holding one document per label.
+    FiftyOne builds it when the view is built and then reuses it, even after the labels
+    changed: built at the first pull, it would show that pull's patches for ever, and
+    building it costs a pull about 5 s per 100,000 labels for a view that may never be
+    opened. So a view is saved unbuilt (its stages only), and a pull that changed labels
+    deletes the backing dataset: FiftyOne builds it afresh, from the labels of the day, when
+    someone next opens the view.
+
+    Dots have no extent: their patches view is of keypoints, and the crop window around a
+    dot is the ``dot_crop_window`` setting applied by whoever renders crops.
     """
     existing = set(dataset.list_saved_views())
     for info in infos:
         name = f"{info.field}_patches"
-        if name in existing:
-            continue
-        view = dataset.match(F(info.field).exists()).to_patches(info.field)
-        dataset.save_view(name, view, description=f"One patch per {info.name} localization")
+        if name not in existing:
+            _save_unbuilt_patches_view(dataset, name, info)
+        elif labels_changed:
+            _drop_patches_backing(dataset, name)
+
+
+def _save_unbuilt_patches_view(dataset: fo.Dataset, name: str, info: TypeInfo) -> None:
+    """What ``dataset.save_view(name, view.to_patches(field))`` stores, without building it.
+
+    Mirrors ``Dataset.save_view`` of FiftyOne 1.22: the ``ToPatches`` stage is stored with
+    no state, which is how FiftyOne knows it has never been built.
+    """
+    stages = dataset.match(F(info.field).exists())._serialize(include_uuids=False)
+    stages.append(fos.ToPatches(info.field)._serialize(include_uuid=False))
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)  # FiftyOne: naive UTC
+    view_doc = foo.SavedViewDocument(
+        dataset_id=dataset._doc.id, name=name, slug=dataset._validate_saved_view_name(name),
+        description=f"One patch per {info.name} localization",
+        view_stages=[json_util.dumps(stage) for stage in stages],
+        created_at=now, last_modified_at=now)
+    view_doc.save(upsert=True)
+    dataset._doc.reload("saved_views")
+    dataset._doc.saved_views.append(view_doc)
+    dataset._doc.last_modified_at = now
+    dataset._doc.save(virtual=True)
+
+
+def _drop_patches_backing(dataset: fo.Dataset, name: str) -> None:
+    """Deletes the generated dataset behind a saved patches view, if it was ever built."""
+    view_doc = dataset._get_saved_view_doc(name)
+    for text in view_doc.view_stages:
+        kwargs = dict(json.loads(text).get("kwargs") or [])
+        backing = (kwargs.get("_state") or {}).get("name")
+        if backing and fo.dataset_exists(backing):
+            fo.load_dataset(backing).delete()
+            logger.info("Saved view %s will be rebuilt from the new labels when opened", name)

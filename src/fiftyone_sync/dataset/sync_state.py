@@ -20,6 +20,7 @@ from typing import Any
 
 from pymongo import DeleteOne, ReplaceOne
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 
 COLLECTION = "tator_sync_state"
 SCHEMA_VERSION = 1
@@ -76,15 +77,25 @@ class SyncState:
         """
         doc = self.collection.find_one({"_id": f"dataset:{name}"})
         if doc is not None and doc.get("schema_version", 0) > SCHEMA_VERSION:
-            raise SyncStateError(
-                f"the sync state of {name} has schema version {doc['schema_version']}; this "
-                f"service understands up to {SCHEMA_VERSION}: upgrade the service")
+            raise _newer(name, doc["schema_version"])
         return doc
 
     def save_dataset(self, name: str, **fields: Any) -> None:
-        """Creates or updates the dataset document with ``fields``."""
+        """Creates or updates the dataset document with ``fields``.
+
+        Raises:
+            SyncStateError: if a newer schema version wrote the document meanwhile (it is
+                left as it is: downgrading it would make the newer service misread it).
+        """
         fields.update(kind="dataset", dataset=name, schema_version=SCHEMA_VERSION)
-        self.collection.update_one({"_id": f"dataset:{name}"}, {"$set": fields}, upsert=True)
+        key = f"dataset:{name}"
+        try:
+            self.collection.update_one(
+                {"_id": key, "schema_version": {"$not": {"$gt": SCHEMA_VERSION}}},
+                {"$set": fields}, upsert=True)
+        except DuplicateKeyError as exc:
+            found = self.collection.find_one({"_id": key}, {"schema_version": 1}) or {}
+            raise _newer(name, found.get("schema_version")) from exc
 
     def elements(self, name: str) -> dict[str, ElementState]:
         """Every element record of a dataset, by elemental id."""
@@ -141,6 +152,13 @@ class SyncState:
     def drop(self, name: str) -> None:
         """Forgets a dataset (e.g. when it is deleted)."""
         self.collection.delete_many({"dataset": name})
+
+
+def _newer(name: str, version: Any) -> SyncStateError:
+    return SyncStateError(
+        f"the sync state of {name} has schema version {version}, written by a newer "
+        f"release of this service; this one understands up to {SCHEMA_VERSION}. Nothing "
+        "was changed: upgrade the service (workers included) before pulling or pushing")
 
 
 def utcnow() -> dt.datetime:

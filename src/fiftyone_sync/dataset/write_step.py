@@ -7,6 +7,12 @@ the last pull (its values no longer match the digest in the sync state) and that
 changed or deleted is a conflict: the FiftyOne label is kept as it is, tagged
 ``tator:conflict``, listed in the result, and its sync state is left as it was so the next
 pull reports it again until someone resolves it.
+
+The App may save an edit after the conflict check read a label and before the pull writes
+it. Every update and removal of an existing label is therefore a compare-and-set on the
+values the check read (:meth:`SampleWriter.set_label` with ``expect``); once the writes are
+sent, the labels are read back, and one that does not hold what the pull meant to leave
+(the App's edit won the race) becomes a conflict like any other.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ class WriteStep:
 
     Args:
         job: the pull run (plan, files, media, result).
-        spool: the changed localizations.
+        spool: the changed localizations, made into labels (:mod:`.prepared`).
     """
 
     def __init__(self, job: "PullRun", spool: Spool) -> None:
@@ -54,6 +60,8 @@ class WriteStep:
         self.created_keys: set["Key"] = set()
         self.pending: list[dict[str, Any]] = []
         self.moved: set[str] = set()
+        self.read: dict[str, dict[str, Any]] = {}
+        self.written: dict[str, str] = {}
 
     def apply(self) -> None:
         """Applies every change, in an order that keeps the dataset consistent."""
@@ -68,6 +76,7 @@ class WriteStep:
         self._timed("removals", self._remove_labels)
         self._timed("media changes", self._update_media)
         self.writer.flush()
+        self._timed("recheck of raced labels", self._check_guarded_writes)
         self._timed("empty samples", self._remove_empty_samples)
         self._timed("sync state", self._save_state)
         self._timed("schemas and views", self._finish_dataset)
@@ -120,6 +129,7 @@ class WriteStep:
                     self._conflict(state, None, "deleted in FiftyOne, changed in Tator")
                 continue
             if mapping.digest(current, info) == state.digest:
+                self.read[state.elemental_id] = self._expected(current, info)
                 continue
             if state.elemental_id in self.plan.forced:
                 self.kept.add(state.elemental_id)
@@ -129,6 +139,11 @@ class WriteStep:
             self.plan.updates.discard(eid)
             self.plan.moves.discard(eid)
             self.deletes.discard(eid)
+
+    @staticmethod
+    def _expected(label: dict[str, Any], info: mapping.TypeInfo) -> dict[str, Any]:
+        """The values a later write must still find in the label (those the digest covers)."""
+        return {key: label.get(key) for key in mapping.digest_keys(info)}
 
     def _current_label(self, docs: dict, state: ElementState) -> dict[str, Any] | None:
         sample = docs.get(ObjectId(state.sample_id))
@@ -158,11 +173,11 @@ class WriteStep:
         total = len(self.spool)
         done = 0
         skip = self.conflicts | self.kept
-        for key, locs in self.spool.groups():
-            wanted = [loc for loc in locs if str(loc["elemental_id"]) not in skip]
+        for key, entries in self.spool.groups():
+            wanted = [e for e in entries if str(e["row"]["elemental_id"]) not in skip]
             if wanted:
                 self._write_group(key, wanted)
-            done += len(locs)
+            done += len(entries)
             if len(self.pending) >= BATCH:
                 self._insert_pending()
                 self.job.ctx.progress("writing", done, total)
@@ -170,21 +185,23 @@ class WriteStep:
         self._insert_pending()
         self.job.ctx.progress("writing", done, total)
 
-    def _write_group(self, key: "Key", locs: list[dict[str, Any]]) -> None:
+    def _write_group(self, key: "Key", entries: list[dict[str, Any]]) -> None:
         existing = self.job.existing.get(key)
         if existing is None and key not in self.job.files:
             return
         new_labels: dict[str, list[dict[str, Any]]] = defaultdict(list)
         sample_id = existing["id"] if existing else ObjectId()
-        for loc in locs:
-            eid = str(loc["elemental_id"])
-            info = self.job.infos[int(loc["type"])]
+        for entry in entries:
+            eid = str(entry["row"]["elemental_id"])
+            info = self.job.infos[int(entry["row"]["type"])]
             if existing is not None and eid in self.plan.updates:
-                self._update_label(sample_id, key, loc, info)
+                self._update_label(sample_id, key, entry, info)
                 continue
-            doc = self._label_doc(loc, info, key)
+            doc = entry["doc"]
+            if eid in self.plan.updates:  # its sample is gone: the label comes back anew
+                doc["_id"] = ObjectId()
             new_labels[info.field].append(doc)
-            self._record(eid, loc, info, doc, sample_id, key)
+            self._record(eid, entry, info, doc, sample_id, key)
             if eid in self.plan.moves:
                 self.moved.add(eid)
                 self.result.labels_updated += 1
@@ -200,42 +217,33 @@ class WriteStep:
         else:
             self._queue_sample(key, sample_id, new_labels)
 
-    def _label_doc(self, loc: dict[str, Any], info: mapping.TypeInfo, key: "Key",
-                   label_id: ObjectId | None = None) -> dict[str, Any]:
-        link = mapping.deep_link(self.job.settings.tator_url, self.job.project, key[0], key[1],
-                                 self.job.version, str(loc["elemental_id"]), info.id)
-        doc, errors = mapping.label_doc(loc, info, link, label_id)
-        self.result.attribute_errors += len(errors)
-        for name, error in errors:
-            logger.warning("Localization %s: attribute %r skipped: %s", loc["id"], name, error)
-        return doc
-
-    def _update_label(self, sample_id: ObjectId, key: "Key", loc: dict[str, Any],
+    def _update_label(self, sample_id: ObjectId, key: "Key", entry: dict[str, Any],
                       info: mapping.TypeInfo) -> None:
-        eid = str(loc["elemental_id"])
+        row, doc = entry["row"], entry["doc"]
+        eid = str(row["elemental_id"])
         state = self.job.elements[eid]
-        doc = self._label_doc(loc, info, key, ObjectId(state.label_id))
-        self._record(eid, loc, info, doc, sample_id, key)
-        if self.new_states[-1].digest == state.digest and state.tator_id == int(loc["id"]) \
-                and state.mark == int(loc.get("mark") or 0):
+        self._record(eid, entry, info, doc, sample_id, key)
+        if entry["digest"] == state.digest and state.tator_id == int(row["id"]) \
+                and state.mark == int(row.get("mark") or 0):
             self.result.labels_unchanged += 1
             return
         values = {k: v for k, v in doc.items() if k not in ("_id", "_cls", "tags", "attributes")}
         keys = set(_LABEL_KEYS) | {a.field for a in info.attributes}
         unset = [k for k in keys if k not in values]
         self.writer.set_label(sample_id, info.field, info.list_key, ObjectId(state.label_id),
-                              values, unset)
+                              values, unset, expect=self.read.get(eid))
+        self.written[eid] = entry["digest"]
         self.touched.add(sample_id)
         self.result.labels_updated += 1
 
-    def _record(self, eid: str, loc: dict[str, Any], info: mapping.TypeInfo,
+    def _record(self, eid: str, entry: dict[str, Any], info: mapping.TypeInfo,
                 doc: dict[str, Any], sample_id: ObjectId, key: "Key") -> None:
+        row = entry["row"]
         self.new_states.append(ElementState(
-            elemental_id=eid, version=int(loc["version"]), tator_id=int(loc["id"]),
-            mark=int(loc.get("mark") or 0), modified=loc.get("modified_datetime"),
-            digest=mapping.digest(doc, info), sample_id=str(sample_id),
-            label_id=str(doc["_id"]), field=info.field, type_id=info.id, media_id=key[0],
-            frame=key[1]))
+            elemental_id=eid, version=int(row["version"]), tator_id=int(row["id"]),
+            mark=int(row.get("mark") or 0), modified=row.get("modified_datetime"),
+            digest=entry["digest"], sample_id=str(sample_id), label_id=str(doc["_id"]),
+            field=info.field, type_id=info.id, media_id=key[0], frame=key[1]))
 
     def _info_of_field(self, field: str) -> mapping.TypeInfo:
         return next(i for i in self.job.infos.values() if i.field == field)
@@ -270,21 +278,68 @@ class WriteStep:
     # Removals and media -----------------------------------------------------------------
 
     def _remove_labels(self) -> None:
-        """Deleted elements, and the old place of moved ones."""
-        by_place: dict[tuple[str, str, str], list[ObjectId]] = defaultdict(list)
+        """Deleted elements, and the old place of moved ones (each only if still as read)."""
         for eid in self.deletes | self.moved:
             state = self.job.elements[eid]
             info = self.infos.get(state.type_id)
             if info is None:
                 continue
-            by_place[(state.sample_id, state.field, info.list_key)].append(
-                ObjectId(state.label_id))
+            place = (ObjectId(state.sample_id), state.field, info.list_key)
+            if eid in self.read:
+                self.writer.pull_label_if(*place, ObjectId(state.label_id), self.read[eid])
+            else:
+                self.writer.pull_labels(*place, [ObjectId(state.label_id)])
+            self.touched.add(place[0])
             if eid in self.deletes:
                 self.removed_states.append(eid)
                 self.result.labels_removed += 1
-        for (sample_id, field, list_key), label_ids in by_place.items():
-            self.writer.pull_labels(ObjectId(sample_id), field, list_key, label_ids)
-            self.touched.add(ObjectId(sample_id))
+
+    def _check_guarded_writes(self) -> None:
+        """Labels the App saved between the conflict check and the writes become conflicts.
+
+        An updated label must now hold the values the pull wrote; a removed one (deleted in
+        Tator, or moved away) must be gone. Otherwise the compare-and-set found the App's
+        edit and left it alone: the element is a conflict, its sync state stays as it was,
+        and a moved element's new copy is taken out again.
+        """
+        removed = (self.deletes | self.moved) & set(self.read)
+        if not self.written and not removed:
+            return
+        states = [self.job.elements[eid] for eid in [*self.written, *removed]]
+        docs = self.writer.read_labels((ObjectId(s.sample_id) for s in states),
+                                       {s.field for s in states})
+        lost: set[str] = set()
+        for state in states:
+            eid = state.elemental_id
+            current = self._current_label(docs, state)
+            if eid in self.written:
+                info = self.infos[state.type_id]
+                if current is not None and mapping.digest(current, info) == self.written[eid]:
+                    continue
+                self.result.labels_updated -= 1
+            elif current is None:
+                continue
+            elif eid in self.deletes:
+                self.removed_states.remove(eid)
+                self.result.labels_removed -= 1
+            else:
+                self._take_back_moved_copy(eid)
+            lost.add(eid)
+            self._conflict(state, current, "edited in FiftyOne while this pull wrote it")
+        self.writer.flush()
+        if lost:
+            self.new_states = [s for s in self.new_states if s.elemental_id not in lost]
+            logger.warning("Pull %s: %d labels were edited in FiftyOne while the pull wrote "
+                           "them; kept as conflicts", self.job.name, len(lost))
+
+    def _take_back_moved_copy(self, eid: str) -> None:
+        """Removes the copy a move created, whose original the App edited meanwhile."""
+        new = next(s for s in self.new_states if s.elemental_id == eid)
+        info = self.infos[new.type_id]
+        self.writer.pull_labels(ObjectId(new.sample_id), new.field, info.list_key,
+                                [ObjectId(new.label_id)])
+        self.moved.discard(eid)
+        self.result.labels_updated -= 1
 
     def _update_media(self) -> None:
         """Media fields and files of existing samples whose media changed in Tator."""
@@ -343,5 +398,8 @@ class WriteStep:
                 present[item.field] = [v for v in dataset.distinct(
                     f"{item.field}.{item.list_key}.label") if v is not None]
         schema.apply_label_schemas(dataset, self.job.infos.values(), present)
-        schema.save_patch_views(dataset, self.job.infos.values())
+        result = self.result
+        changed = (result.labels_created or result.labels_updated or result.labels_removed
+                   or result.samples_removed)
+        schema.save_patch_views(dataset, self.job.infos.values(), bool(changed))
         self.job.finish_state(dataset)

@@ -69,16 +69,25 @@ class SampleWriter:
         self._flush_if_full()
 
     def set_label(self, sample_id: ObjectId, field: str, list_key: str, label_id: ObjectId,
-                  values: Mapping[str, Any], unset: Iterable[str] = ()) -> None:
-        """Sets (and unsets) keys of the label with ``label_id``; its tags are kept."""
+                  values: Mapping[str, Any], unset: Iterable[str] = (),
+                  expect: Mapping[str, Any] | None = None) -> None:
+        """Sets (and unsets) keys of the label with ``label_id``; its tags are kept.
+
+        Args:
+            expect: if given, the write happens only while the label still holds these
+                values (a compare-and-set: an edit saved in between makes it a no-op, which
+                the caller detects by reading the label back).
+        """
         path = f"{field}.{list_key}.$[label]"
         update: dict[str, Any] = {"$set": {f"{path}.{k}": v for k, v in values.items()}}
         update["$set"]["last_modified_at"] = _now()
         removed = {f"{path}.{k}": "" for k in unset}
         if removed:
             update["$unset"] = removed
-        self._ops.append(UpdateOne({"_id": sample_id}, update,
-                                   array_filters=[{"label._id": label_id}]))
+        query: dict[str, Any] = {"_id": sample_id}
+        if expect is not None:
+            query[f"{field}.{list_key}"] = {"$elemMatch": {"_id": label_id, **expect}}
+        self._ops.append(UpdateOne(query, update, array_filters=[{"label._id": label_id}]))
         self._flush_if_full()
 
     def tag_label(self, sample_id: ObjectId, field: str, list_key: str, label_id: ObjectId,
@@ -98,6 +107,16 @@ class SampleWriter:
         self._ops.append(UpdateOne(
             {"_id": sample_id},
             {"$pull": {f"{field}.{list_key}": {"_id": {"$in": label_ids}}},
+             "$set": {"last_modified_at": _now()}}))
+        self._flush_if_full()
+
+    def pull_label_if(self, sample_id: ObjectId, field: str, list_key: str,
+                      label_id: ObjectId, expect: Mapping[str, Any]) -> None:
+        """Removes one label, but only while it still holds the values ``expect`` gives."""
+        condition = {"_id": label_id, **expect}
+        self._ops.append(UpdateOne(
+            {"_id": sample_id, f"{field}.{list_key}": {"$elemMatch": condition}},
+            {"$pull": {f"{field}.{list_key}": condition},
              "$set": {"last_modified_at": _now()}}))
         self._flush_if_full()
 

@@ -33,7 +33,7 @@ def project_db(ctx: JobContext) -> tuple[pymongo.MongoClient, Database]:
 def _api(ctx: JobContext) -> Any:
     from fiftyone_sync.dataset.pull import tator_client
 
-    return tator_client(ctx.settings.tator_url).api(ctx.credential)
+    return tator_client(ctx.settings.tator_url, ctx.settings.tator_timeout).api(ctx.credential)
 
 
 def _dataset(ctx: JobContext) -> str:

@@ -1,8 +1,10 @@
 """One tator-py client per process, shared by every token.
 
 ``tator.get_api`` downloads and parses Tator's whole OpenAPI document (about 1 MB) on each
-call and sets no timeout on any request. :class:`TatorClient` builds the client once and
-hands out cheap per-token views of it, each with its own HTTP session and default timeouts.
+call and sets no timeout on any request, not even on that download. :class:`TatorClient`
+downloads the document once, itself and with its timeouts, builds tator-py's client from it,
+and hands out cheap per-token views of it, each with its own HTTP session and default
+timeouts. Token checks use such a view too (:mod:`fiftyone_sync.auth.tator_auth`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from tator.openapi.client import OpenAPIClient, _ApiClientShim
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT = (5.0, 60.0)
+CONNECT_TIMEOUT = 5.0
 AUTH_SCHEMES = ("Token", "Bearer")
 
 
@@ -55,6 +57,14 @@ class Credential:
         return f"{self.scheme} {self.token}"
 
 
+def timeouts(read: float) -> tuple[float, float]:
+    """``(connect, read)`` seconds for a read timeout (``FIFTYONE_SYNC_TATOR_TIMEOUT``).
+
+    Connecting takes at most 5 s, or the read timeout if that is shorter.
+    """
+    return min(CONNECT_TIMEOUT, read), read
+
+
 class _TimeoutSession(requests.Session):
     """A session that applies a default timeout to every request tator-py makes."""
 
@@ -72,13 +82,14 @@ class TatorClient:
 
     Args:
         host: Tator's base URL, without a trailing slash.
-        timeout: ``(connect, read)`` seconds applied to every request.
+        timeout: ``(connect, read)`` seconds applied to every request, the schema download
+            included (see :func:`timeouts`).
     """
 
     constructions = 0
     """How many tator-py clients this process built (the benchmarks report it)."""
 
-    def __init__(self, host: str, timeout: tuple[float, float] = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, host: str, timeout: tuple[float, float] = timeouts(60.0)) -> None:
         self.host = host.rstrip("/")
         self.timeout = timeout
         self._base: OpenAPIClient | None = None
@@ -88,10 +99,32 @@ class TatorClient:
         """Downloads Tator's OpenAPI document once and builds the shared client from it."""
         with self._lock:
             if self._base is None:
-                self._base = tator.get_api(self.host, token="")
+                self._base = self._build()
                 TatorClient.constructions += 1
                 logger.info("Built the Tator client for %s", self.host)
             return self._base
+
+    def _build(self) -> OpenAPIClient:
+        """What ``tator.get_api(host)`` builds, but with the schema fetched under a timeout.
+
+        tator-py fetches ``/schema`` with a bare ``requests.get``: a Tator that accepts the
+        connection and never answers would hang the process. This reproduces
+        ``OpenAPIClient.__init__`` (tator-py 1.x) around a response fetched with our session.
+        """
+        url = f"{self.host}/schema"
+        session = _TimeoutSession(self.timeout)
+        response = session.get(url)
+        response.raise_for_status()
+
+        client = object.__new__(OpenAPIClient)
+        client._load_schema(url, response)
+        client.base_url = self.host
+        client.session = session
+        client._cache = {}
+        client._debug = False
+        client.api_client = _ApiClientShim(client)
+        tator.models._set_factory(client._factory)
+        return client
 
     def api(self, credential: Credential) -> OpenAPIClient:
         """A tator-py API object that acts as ``credential``'s user.

@@ -9,7 +9,8 @@ This module instead:
 - fetches absolute ``http(s)`` paths as they are and ``/``-rooted legacy paths from the Tator
   host with the user's token;
 - runs at most ``concurrency`` transfers at once on one ``httpx`` client, each with a timeout,
-  retrying transport errors, 429 and 5xx with exponential backoff;
+  retrying transport errors (a timeout among them), 429 and 5xx with exponential backoff;
+  several downloaders of one pull (images, video frames) can share one bound (``slots``);
 - writes each file to a temporary name in the target directory and renames it into place, so
   a cache never holds a half-written file;
 - reports every failure (media id and reason) instead of hiding it (field case F29).
@@ -23,6 +24,7 @@ import logging
 import os
 import random
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -96,10 +98,13 @@ class Downloader:
         concurrency: transfers at once.
         timeout: seconds for connect and for each read.
         retries: extra attempts after the first for retryable failures.
+        slots: the transfers-at-once bound, shared with other downloaders that run at the
+            same time (default: one of ``concurrency`` slots for this downloader alone).
     """
 
     def __init__(self, api: Any, host: str, credential: Credential, project: int,
-                 concurrency: int = 8, timeout: float = 60.0, retries: int = 4) -> None:
+                 concurrency: int = 8, timeout: float = 60.0, retries: int = 4,
+                 slots: threading.Semaphore | None = None) -> None:
         self.api = api
         self.host = host.rstrip("/")
         self.credential = credential
@@ -108,6 +113,7 @@ class Downloader:
         self.timeout = timeout
         self.retries = max(0, retries)
         self.backoff = 0.5
+        self.slots = slots if slots is not None else threading.Semaphore(self.concurrency)
 
     def presign(self, keys: Sequence[str]) -> dict[str, str]:
         """Presigned URLs of object keys, asked for in batches.
@@ -206,11 +212,15 @@ class Downloader:
             if attempt:
                 time.sleep(self.backoff * 2 ** (attempt - 1) * (1 + random.random() / 2))
             try:
-                size = self._fetch_once(client, url, headers, task.dest)
+                with self.slots:
+                    size = self._fetch_once(client, url, headers, task.dest)
             except httpx.HTTPStatusError as exc:
                 last = f"HTTP {exc.response.status_code}"
                 if exc.response.status_code not in RETRY_STATUSES:
                     break
+                continue
+            except httpx.TimeoutException as exc:
+                last = f"timed out: no answer within {self.timeout:g} s ({type(exc).__name__})"
                 continue
             except (httpx.TransportError, _ShortBody) as exc:
                 last = f"{type(exc).__name__}: {exc}"
@@ -225,7 +235,7 @@ class Downloader:
             return size
         logger.warning("Download of media %d failed after %d attempts: %s", task.media_id,
                        attempt + 1, last)
-        raise DownloadError(f"media {task.media_id}: {last}")
+        raise DownloadError(f"media {task.media_id}: {last} (after {attempt + 1} attempts)")
 
     @staticmethod
     def _fetch_once(client: httpx.Client, url: str, headers: dict[str, str],
