@@ -9,6 +9,7 @@ import time
 import pymongo
 import redis
 
+from fiftyone_sync import naming
 from fiftyone_sync.jobs.locks import DatasetLock, lock_key
 from fiftyone_sync.jobs.queue import JobQueue
 from fiftyone_sync.jobs.state import JobState
@@ -38,19 +39,19 @@ def test_two_jobs_on_one_dataset_never_overlap(
 
 
 def test_a_lock_is_released_only_by_its_owner_and_expires(text_redis: redis.Redis) -> None:
-    mine = DatasetLock(text_redis, 90, 1, "job-a", ttl=0.5)
-    theirs = DatasetLock(text_redis, 90, 1, "job-b", ttl=0.5)
+    mine = DatasetLock(text_redis, "locktest", 90, 1, "job-a", ttl=0.5)
+    theirs = DatasetLock(text_redis, "locktest", 90, 1, "job-b", ttl=0.5)
     assert mine.try_acquire() and not theirs.try_acquire()
     assert not theirs.release()
-    assert text_redis.get(lock_key(90, 1)) == "job-a"
+    assert text_redis.get(lock_key("locktest", 90, 1)) == "job-a"
 
-    wait_until(lambda: text_redis.get(lock_key(90, 1)) is None, timeout=5, what="expiry")
+    wait_until(lambda: text_redis.get(lock_key("locktest", 90, 1)) is None, timeout=5, what="expiry")
     assert theirs.try_acquire()
     theirs.start_heartbeat()
     time.sleep(1.5)
-    assert text_redis.get(lock_key(90, 1)) == "job-b", "the heartbeat must renew the lock"
+    assert text_redis.get(lock_key("locktest", 90, 1)) == "job-b", "the heartbeat must renew the lock"
     assert not mine.try_acquire()
-    assert theirs.release() and text_redis.get(lock_key(90, 1)) is None
+    assert theirs.release() and text_redis.get(lock_key("locktest", 90, 1)) is None
 
 
 def test_a_killed_work_horse_fails_its_job_and_frees_the_lock(
@@ -59,13 +60,13 @@ def test_a_killed_work_horse_fails_its_job_and_frees_the_lock(
     doomed = submit(job_queue, credential, project=4, version=2, steps=300, delay=0.1)
     worker = start_worker()
     running = wait_for(job_queue, doomed.id, lambda r: r.done >= 2, what="the job to run")
-    assert text_redis.get(lock_key(4, 2)) == doomed.id
+    assert text_redis.get(lock_key(doomed.database_name, 4, 2)) == doomed.id
 
     os.kill(running.pid, signal.SIGKILL)
     final = wait_final(job_queue, doomed.id)
     assert final.state is JobState.FAILED
     assert "killed by signal 9 (SIGKILL)" in final.error and str(running.pid) in final.error
-    wait_until(lambda: text_redis.get(lock_key(4, 2)) is None, timeout=10, what="a free lock")
+    wait_until(lambda: text_redis.get(lock_key(doomed.database_name, 4, 2)) is None, timeout=10, what="a free lock")
 
     after = submit(job_queue, credential, project=4, version=2, steps=2, delay=0.05)
     assert wait_final(job_queue, after.id).state is JobState.SUCCEEDED
@@ -87,7 +88,7 @@ def test_a_job_whose_whole_worker_died_fails_once_its_lock_expires(
     final = wait_final(job_queue, doomed.id, timeout=20)
     assert final.state is JobState.FAILED
     assert "stopped answering" in final.error
-    assert text_redis.get(lock_key(5, 1)) is None
+    assert text_redis.get(lock_key(doomed.database_name, 5, 1)) is None
 
     after = submit(job_queue, credential, project=5, version=1, steps=1)
     start_worker(burst=True).wait(timeout=120)
@@ -99,7 +100,8 @@ def test_a_starting_worker_leaves_other_workers_locks_alone(
         text_redis: redis.Redis) -> None:
     """A lock held by a job of another worker survives a new worker's whole life: start-up,
     a job on another dataset, and exit."""
-    held = DatasetLock(text_redis, 6, 1, "job-of-another-worker", ttl=120)
+    database = naming.database_name(6, job_queue.settings)
+    held = DatasetLock(text_redis, database, 6, 1, "job-of-another-worker", ttl=120)
     assert held.try_acquire()
     try:
         other = submit(job_queue, credential, project=6, version=2, steps=1)
@@ -107,7 +109,7 @@ def test_a_starting_worker_leaves_other_workers_locks_alone(
         assert start_worker(burst=True).wait(timeout=120) == 0
 
         assert job_queue.get(other.id).state is JobState.SUCCEEDED
-        assert text_redis.get(lock_key(6, 1)) == "job-of-another-worker"
-        assert text_redis.pttl(lock_key(6, 1)) > 60_000
+        assert text_redis.get(lock_key(database, 6, 1)) == "job-of-another-worker"
+        assert text_redis.pttl(lock_key(database, 6, 1)) > 60_000
     finally:
         held.release()

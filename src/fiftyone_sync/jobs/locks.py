@@ -46,9 +46,13 @@ class LockTimeout(Exception):
     """The dataset stayed locked by another job for longer than the wait allows."""
 
 
-def lock_key(project_id: int, version_id: int) -> str:
-    """The Redis key of the lock on one dataset."""
-    return f"{KEY_PREFIX}lock:dataset:p{project_id}:v{version_id}"
+def lock_key(database: str, project_id: int, version_id: int) -> str:
+    """The Redis key of the lock on one dataset: its database, project and version.
+
+    The database is part of the dataset's identity, so deployments (or test runs) that share
+    one Redis but not their databases never wait on each other's locks.
+    """
+    return f"{KEY_PREFIX}lock:dataset:{database}:p{project_id}:v{version_id}"
 
 
 class DatasetLock:
@@ -56,15 +60,16 @@ class DatasetLock:
 
     Args:
         client: a Redis client created with ``decode_responses=True``.
+        database: the dataset's MongoDB database.
         project_id: the dataset's project.
         version_id: the dataset's version.
         owner: this owner's token (the job id).
         ttl: seconds the lock outlives its last heartbeat.
     """
 
-    def __init__(self, client: redis.Redis, project_id: int, version_id: int, owner: str,
-                 ttl: float) -> None:
-        self.key = lock_key(project_id, version_id)
+    def __init__(self, client: redis.Redis, database: str, project_id: int, version_id: int,
+                 owner: str, ttl: float) -> None:
+        self.key = lock_key(database, project_id, version_id)
         self.owner = owner
         self._redis = client
         self._ttl_ms = max(int(ttl * 1000), 100)

@@ -180,7 +180,8 @@ class JobQueue:
     def _lost_reason(self, record: JobRecord) -> str | None:
         """Why ``record``'s job can no longer finish, or None if it still can."""
         if record.state is JobState.RUNNING:
-            holder = self._text_redis.get(lock_key(record.project_id, record.version_id))
+            holder = self._text_redis.get(
+                lock_key(record.database_name, record.project_id, record.version_id))
             if holder == record.id:
                 return None
             return (f"the worker running this job stopped answering (no heartbeat for "

@@ -93,8 +93,8 @@ def execute(store: JobStore, record: JobRecord, settings: Settings, credential: 
         The final record.
     """
     client = redis.Redis.from_url(stores.redis_url(settings), decode_responses=True)
-    lock = DatasetLock(client, record.project_id, record.version_id, record.id,
-                       settings.job_lock_ttl)
+    lock = DatasetLock(client, record.database_name, record.project_id, record.version_id,
+                       record.id, settings.job_lock_ttl)
     cancel = CancelFlag(store, record.id, extra=lock.lost.is_set)
     store.update(record.id, worker=_worker_name(), pid=os.getpid())
 

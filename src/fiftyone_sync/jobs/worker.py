@@ -58,7 +58,8 @@ class HorseDeathHandler:
         if self._store.move(job.id, JobState.FAILED, error=error):
             logger.error("Job %s (%s, project %s) failed: %s", job.id, record.kind,
                          record.project_id, error)
-        if release_if_owner(self._redis, lock_key(record.project_id, record.version_id), job.id):
+        key = lock_key(record.database_name, record.project_id, record.version_id)
+        if release_if_owner(self._redis, key, job.id):
             logger.info("Released the dataset lock of dead job %s", job.id)
 
 
