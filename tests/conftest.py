@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.tator",
     "tests.fixtures.fastvss",
     "tests.fixtures.fiftyone",
+    "tests.fixtures.log_audit",
 ]
