@@ -188,7 +188,7 @@ def boxes(settings: Settings) -> list[dict]:
 def lock_holder(settings: Settings) -> str | None:
     """The job holding the dataset's lock, or None."""
     with redis.Redis.from_url(str(settings.redis_url), decode_responses=True) as client:
-        return client.get(lock_key(PROJECT, VERSION))
+        return client.get(lock_key(naming.database_name(PROJECT, settings), PROJECT, VERSION))
 
 
 def tator_boxes(tator_emulator: Any) -> list[dict]:
