@@ -49,6 +49,17 @@ def worker_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def stop_gently(process: subprocess.Popen, grace: float = 20.0) -> None:
+    """SIGTERMs ``process`` (a worker's warm shutdown), then kills it if it lingers."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
 class WorkerProcess:
     """A ``fiftyone-sync worker`` subprocess whose output goes to a log file."""
 
@@ -69,13 +80,7 @@ class WorkerProcess:
 
     def stop(self) -> None:
         """Asks the worker to stop (warm shutdown), then kills it if it lingers."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_gently(self.process)
         self._log.close()
 
 

@@ -29,7 +29,7 @@ from fiftyone_sync import naming
 from fiftyone_sync.jobs.locks import lock_key
 from fiftyone_sync.settings import Settings
 from tests.fixtures.net import wait_until
-from tests.jobs.helpers import CLI, REPO, worker_env
+from tests.jobs.helpers import CLI, REPO, stop_gently, worker_env
 
 PROJECT, VERSION = 1, 1
 DATASET = naming.dataset_name(PROJECT, VERSION)
@@ -86,13 +86,7 @@ class Worker:
 
     def stop(self) -> None:
         """Asks the worker to stop (warm shutdown), then kills it if it lingers."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_gently(self.process)
         self._log.close()
 
 
