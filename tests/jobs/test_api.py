@@ -171,3 +171,28 @@ def test_a_synced_version_is_pulled_by_a_worker(
     datasets = mongo[body["database_name"]]["datasets"].distinct("name")
     assert body["dataset"] in datasets
     assert tator_emulator.tokens["alice"] not in worker.log()
+
+
+def test_pulls_of_two_projects_in_one_worker_land_in_their_own_databases(
+        api: httpx.Client, api_settings: Settings, tator_emulator, start_worker, mongo) -> None:
+    first = api.post("/sync", params={"project_id": 1, "version_id": 1},
+                     headers=_auth(tator_emulator, "alice")).json()
+    second = api.post("/sync", params={"project_id": 2, "version_id": 3},
+                      headers=_auth(tator_emulator, "dave")).json()
+
+    worker = start_worker(burst=True, settings=api_settings)
+    assert worker.wait(timeout=240) == 0
+
+    for body, user in ((first, "alice"), (second, "dave")):
+        final = api.get(f"/jobs/{body['job_id']}", headers=_auth(tator_emulator, user)).json()
+        assert final["state"] == "succeeded", (final["error"], worker.log()[-3000:])
+    assert first["database_name"] != second["database_name"]
+    assert mongo[first["database_name"]]["datasets"].distinct("name") == [first["dataset"]]
+    assert mongo[second["database_name"]]["datasets"].distinct("name") == [second["dataset"]]
+    media = {}
+    for body in (first, second):
+        db = mongo[body["database_name"]]
+        samples = db["datasets"].find_one({"name": body["dataset"]})["sample_collection_name"]
+        media[body["dataset"]] = set(db[samples].distinct("tator_media_id"))
+    assert len(media[second["dataset"]]) == 1 and len(media[first["dataset"]]) > 1
+    assert not media[first["dataset"]] & media[second["dataset"]]
