@@ -40,18 +40,19 @@ def test_two_jobs_on_one_dataset_never_overlap(
 
 def test_a_lock_is_released_only_by_its_owner_and_expires(text_redis: redis.Redis) -> None:
     mine = DatasetLock(text_redis, "locktest", 90, 1, "job-a", ttl=0.5)
+    key = lock_key("locktest", 90, 1)
     theirs = DatasetLock(text_redis, "locktest", 90, 1, "job-b", ttl=0.5)
     assert mine.try_acquire() and not theirs.try_acquire()
     assert not theirs.release()
-    assert text_redis.get(lock_key("locktest", 90, 1)) == "job-a"
+    assert text_redis.get(key) == "job-a"
 
-    wait_until(lambda: text_redis.get(lock_key("locktest", 90, 1)) is None, timeout=5, what="expiry")
+    wait_until(lambda: text_redis.get(key) is None, timeout=5, what="expiry")
     assert theirs.try_acquire()
     theirs.start_heartbeat()
     time.sleep(1.5)
-    assert text_redis.get(lock_key("locktest", 90, 1)) == "job-b", "the heartbeat must renew the lock"
+    assert text_redis.get(key) == "job-b", "the heartbeat must renew the lock"
     assert not mine.try_acquire()
-    assert theirs.release() and text_redis.get(lock_key("locktest", 90, 1)) is None
+    assert theirs.release() and text_redis.get(key) is None
 
 
 def test_a_killed_work_horse_fails_its_job_and_frees_the_lock(
@@ -66,7 +67,8 @@ def test_a_killed_work_horse_fails_its_job_and_frees_the_lock(
     final = wait_final(job_queue, doomed.id)
     assert final.state is JobState.FAILED
     assert "killed by signal 9 (SIGKILL)" in final.error and str(running.pid) in final.error
-    wait_until(lambda: text_redis.get(lock_key(doomed.database_name, 4, 2)) is None, timeout=10, what="a free lock")
+    key = lock_key(doomed.database_name, 4, 2)
+    wait_until(lambda: text_redis.get(key) is None, timeout=10, what="a free lock")
 
     after = submit(job_queue, credential, project=4, version=2, steps=2, delay=0.05)
     assert wait_final(job_queue, after.id).state is JobState.SUCCEEDED
