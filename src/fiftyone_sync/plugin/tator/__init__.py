@@ -29,9 +29,17 @@ PULL_WAIT = 1800.0
 class TatorOperator(foo.Operator):
     """What the Tator operators share: identity, the dataset's version, the token form."""
 
+    operator_name = ""
     label = ""
     icon = ""
     place = types.Places.SAMPLES_GRID_ACTIONS
+    as_generator = False
+
+    @property
+    def config(self) -> foo.OperatorConfig:
+        """The operator's name and label (and whether it executes as a generator)."""
+        return foo.OperatorConfig(name=self.operator_name, label=self.label, dynamic=True,
+                                  execute_as_generator=self.as_generator)
 
     def resolve_placement(self, ctx: Any) -> Any:
         """A button in the App (with a form, for the token and the operator's inputs)."""
@@ -83,14 +91,9 @@ class TatorOperator(foo.Operator):
 class ReviewTatorChanges(TatorOperator):
     """Shows what a push would do: the API's dry-run plan for this dataset."""
 
+    operator_name = "review_tator_changes"
     label = "Review changes for Tator"
     icon = "fact_check"
-
-    @property
-    def config(self) -> foo.OperatorConfig:
-        """The operator's name and label."""
-        return foo.OperatorConfig(name="review_tator_changes", label=self.label,
-                                  dynamic=True)
 
     def execute(self, ctx: Any) -> dict[str, Any]:
         """Makes the plan (``POST /push?dry_run=true``) and returns its first page."""
@@ -110,6 +113,8 @@ class JobOperator(TatorOperator):
     answer) ends in the same dialog and as an error notification.
     """
 
+    as_generator = True
+
     def execute(self, ctx: Any) -> Iterator[Any]:
         """Runs :meth:`run`, relaying its progress; then shows its result (or refusal)."""
         try:
@@ -127,25 +132,25 @@ class JobOperator(TatorOperator):
     @staticmethod
     def follow(ctx: Any, api: SyncApi, job_id: str, wait: float
                ) -> Generator[Any, None, dict[str, Any]]:
-        """Yields a progress message per poll of the job; returns its last record."""
+        """Yields a progress message per poll of the job; returns its last record.
+
+        A job that succeeded changed the dataset, so the App reloads it.
+        """
         record: dict[str, Any] = {}
         for record in api.watch(job_id, wait):
             label, fraction = report.progress(record)
             yield ctx.ops.set_progress(label=label, progress=fraction)
+        if record.get("state") == "succeeded":
+            yield ctx.ops.reload_dataset()
         return record
 
 
 class PushToTator(JobOperator):
     """Applies a reviewed plan (``POST /push?plan_id=``) and shows what happened."""
 
+    operator_name = "push_to_tator"
     label = "Push to Tator"
     icon = "cloud_upload"
-
-    @property
-    def config(self) -> foo.OperatorConfig:
-        """The operator's name and label; executed as a generator to show progress."""
-        return foo.OperatorConfig(name="push_to_tator", label=self.label, dynamic=True,
-                                  execute_as_generator=True)
 
     def add_inputs(self, ctx: Any, inputs: Any) -> None:
         """The plan to apply: the one last reviewed in this App, by default."""
@@ -154,52 +159,39 @@ class PushToTator(JobOperator):
                    description="Review changes first; this applies exactly that plan.")
 
     def run(self, ctx: Any) -> Generator[Any, None, dict[str, Any]]:
-        """Runs the push job, then reloads the dataset (the push writes fixes back)."""
+        """Runs the push job (a success reloads the dataset: the push writes fixes back)."""
         api, tator = self.api(ctx)
         plan_id = str(ctx.params.get("plan_id") or targets.last_plan(ctx.dataset.name) or "")
         if not plan_id:
             raise targets.TargetError("review changes first: there is no plan to push")
 
         job = yield from self.follow(ctx, api, api.start_push(plan_id), PUSH_WAIT)
-        if job.get("state") == "succeeded":
-            yield ctx.ops.reload_dataset()
         return report.push_report(job, int(tator["project"]), ctx.dataset.name)
 
 
 class PullFromTator(JobOperator):
     """Pulls this dataset's Tator version again (``POST /sync``)."""
 
+    operator_name = "pull_from_tator"
     label = "Pull from Tator"
     icon = "cloud_download"
 
-    @property
-    def config(self) -> foo.OperatorConfig:
-        """The operator's name and label; executed as a generator to show progress."""
-        return foo.OperatorConfig(name="pull_from_tator", label=self.label, dynamic=True,
-                                  execute_as_generator=True)
-
     def run(self, ctx: Any) -> Generator[Any, None, dict[str, Any]]:
-        """Queues the pull and follows it a while; reloads the dataset when it is done."""
+        """Queues the pull and follows it a while (a success reloads the dataset)."""
         api, _ = self.api(ctx)
         wait = min(max(float(ctx.params.get("wait", PULL_WAIT)), 0.0), PULL_WAIT)
 
         job = yield from self.follow(ctx, api, api.start_pull(), wait)
-        if job.get("state") == "succeeded":
-            yield ctx.ops.reload_dataset()
         return report.pull_report(job)
 
 
 class OpenInTator(TatorOperator):
     """Links to Tator's annotation view of the selected label, or the current sample."""
 
+    operator_name = "open_in_tator"
     label = "Open in Tator"
     icon = "open_in_new"
     place = types.Places.SAMPLES_VIEWER_ACTIONS
-
-    @property
-    def config(self) -> foo.OperatorConfig:
-        """The operator's name and label."""
-        return foo.OperatorConfig(name="open_in_tator", label=self.label, dynamic=True)
 
     def execute(self, ctx: Any) -> dict[str, Any]:
         """The deep link: element, media and frame of the selection."""
