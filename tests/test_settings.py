@@ -101,3 +101,13 @@ def test_our_settings_without_the_prefix_are_ignored(
     assert settings.embed_result_ttl == 3600
     assert settings.app_base_port == 5151
     assert settings.database_uri is None and settings.redis_url is None
+
+
+def test_a_relative_data_dir_is_made_absolute(clean_dir: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FIFTYONE_SYNC_DATA_DIR", "state/here")
+
+    settings = Settings()
+
+    assert settings.data_dir == clean_dir / "state" / "here"
+    assert settings.media_dir.is_absolute()

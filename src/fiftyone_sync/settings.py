@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import secrets
 from pathlib import Path
 from typing import Literal
@@ -124,6 +125,13 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        """Samples record their cached files' paths, which must not depend on the working
+        directory of the process that reads them (the App, a worker, a dataset deletion)."""
+        return Path(os.path.abspath(value.expanduser()))
 
     @field_validator("fastvss_project_map", mode="before")
     @classmethod
