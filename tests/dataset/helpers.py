@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from subprocess import PIPE, Popen
 from typing import Any
 
 DATASET = "tator-p1-v1"
@@ -42,3 +47,20 @@ def modified(fo: Any) -> dict[str, dt.datetime]:
     """sample id -> last_modified_at of every sample of the dataset."""
     dataset = fo.load_dataset(DATASET)
     return dict(zip(*dataset.values(["id", "last_modified_at"]), strict=True))
+
+
+@contextlib.contextmanager
+def lock_held_elsewhere(root: Path, project: int, exclusive: bool) -> Iterator[Popen]:
+    """Holds a project's media cache lock in another process until the block ends (as a
+    pull or a deletion running in another worker would)."""
+    code = ("import sys; from fiftyone_sync.dataset import media_lock\n"
+            "with media_lock.held(sys.argv[1], int(sys.argv[2]), sys.argv[3] == 'x', 5):\n"
+            "    print('held', flush=True); sys.stdin.read()")
+    holder = Popen([sys.executable, "-c", code, str(root), str(project),
+                    "x" if exclusive else "s"], stdin=PIPE, stdout=PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        yield holder
+    finally:
+        if holder.poll() is None:
+            holder.communicate("", timeout=10)

@@ -110,8 +110,9 @@ class MediaCache:
 
 
 def _walk_files(root: Path) -> Iterator[os.DirEntry]:
-    """Every regular file under ``root``, with ``os.scandir`` (a cache of 10,000 media is
-    walked in a fraction of what ``Path.rglob`` takes, which stats every directory too)."""
+    """Every regular file under ``root`` outside dot-folders (the lock files' folder), with
+    ``os.scandir`` (a cache of 10,000 media is walked in a fraction of what ``Path.rglob``
+    takes, which stats every directory too)."""
     pending = [str(root)]
     while pending:
         try:
@@ -120,7 +121,8 @@ def _walk_files(root: Path) -> Iterator[os.DirEntry]:
             continue
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):
-                pending.append(entry.path)
+                if not entry.name.startswith("."):
+                    pending.append(entry.path)
             elif entry.is_file(follow_symlinks=False):
                 yield entry
 

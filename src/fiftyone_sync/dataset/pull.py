@@ -15,6 +15,9 @@ project's database. The steps, and what each may change:
 A failure in steps 1–3 leaves the dataset and the sync state untouched. A sync state
 written by a newer release of the service is refused in step 1. See DESIGN.md
 sections 5–6 and :mod:`.plan` for the rules.
+
+The whole pull holds its project's media cache lock shared (:mod:`.media_lock`), so that a
+dataset deletion never removes a cached file this pull has found but not yet referenced.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from fiftyone_sync import naming
+from fiftyone_sync.dataset import media_lock
 from fiftyone_sync.dataset.media_cache import normalise_sized_image
 from fiftyone_sync.jobs.context import JobContext
 from fiftyone_sync.tator.client import TatorClient, timeouts
@@ -151,8 +155,9 @@ def pull(ctx: JobContext, request: PullRequest | Mapping[str, Any]) -> PullResul
     # in the job's process, never in a parent that merely imports this module.
     from fiftyone_sync.dataset.runner import PullRun
 
-    return PullRun(ctx, request, tator_client(ctx.settings.tator_url,
-                                             ctx.settings.tator_timeout)).run()
+    client = tator_client(ctx.settings.tator_url, ctx.settings.tator_timeout)
+    with media_lock.held_by_job(ctx, exclusive=False):
+        return PullRun(ctx, request, client).run()
 
 
 def skipped(media: Mapping[str, Any], reason: str) -> dict[str, Any]:
