@@ -1,4 +1,5 @@
-"""The media cache's image normalisation rule and its eviction (pure, on a tmp dir)."""
+"""The media cache's image normalisation rule, its eviction and its removal of unused files
+(pure, on a tmp dir)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import numpy as np
 from PIL import Image
 
+from fiftyone_sync.dataset import media_lock
 from fiftyone_sync.dataset.media_cache import MediaCache, normalise_image, normalise_sized_image
 
 
@@ -78,3 +80,36 @@ def test_eviction_removes_least_recently_used_files_but_never_kept_ones(tmp_path
 
     assert removed == 2
     assert [p.exists() for p in paths] == [True, False, False, True]
+
+
+def test_eviction_never_removes_the_lock_files(tmp_path):
+    cache = MediaCache(tmp_path, 1)
+    frame = cache.frame_path(7, "abc", 0)
+    frame.parent.mkdir(parents=True)
+    frame.write_bytes(b"x" * 100)
+    lock = media_lock.lock_path(tmp_path, 1)
+    lock.parent.mkdir()
+    lock.write_bytes(b"x" * 100)
+
+    assert cache.evict(max_bytes=0, keep=set()) == 1
+    assert lock.exists() and not frame.exists()
+
+
+def test_removing_unreferenced_files_keeps_referenced_ones_and_prunes_empty_folders(tmp_path):
+    cache = MediaCache(tmp_path, 1)
+    other_project = MediaCache(tmp_path, 2).frame_path(9, "abc", 0)
+    kept = cache.frame_path(7, "new", 0)
+    gone = [cache.frame_path(7, "new", 1), cache.frame_path(7, "old", 0),
+            cache.media_dir(8, "abc") / ".part-123.png"]
+    for path in (other_project, kept, *gone):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x" * 10)
+
+    assert cache.remove_unreferenced({os.path.abspath(kept)}) == (3, 30)
+    assert kept.exists() and other_project.exists()
+    assert not any(path.exists() for path in gone)
+    assert sorted(p.name for p in (cache.project_dir / "7").iterdir()) == ["new"]
+    assert not (cache.project_dir / "8").exists()
+
+    assert cache.remove_unreferenced(set()) == (1, 10)
+    assert not cache.project_dir.exists() and other_project.exists()

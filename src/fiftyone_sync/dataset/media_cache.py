@@ -20,10 +20,15 @@ the cache have grown), least recently used files (by mtime, which every pull ref
 the files it uses) are removed until the cache fits, never a file the current pull uses.
 A sample of another dataset whose file was evicted shows no image in the App until that
 dataset's next pull fetches the file again.
+
+Removal: deleting a dataset removes the project's files that no remaining dataset references
+(:meth:`MediaCache.remove_unreferenced`), under the exclusive lock of
+:mod:`fiftyone_sync.dataset.media_lock` that every pull holds shared.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -108,6 +113,31 @@ class MediaCache:
             logger.info("Evicted %d files from the media cache (now %d bytes)", removed, total)
         return removed
 
+    def remove_unreferenced(self, referenced: set[str]) -> tuple[int, int]:
+        """Removes the project's cached files outside ``referenced``, then empty folders.
+
+        Call it only while holding the project's exclusive cache lock: a pull running
+        meanwhile may have found a file that no sample references yet. Leftover
+        ``.part-`` files go too, as no download can be running.
+
+        Args:
+            referenced: absolute paths of files some dataset still uses.
+
+        Returns:
+            ``(files, bytes)`` removed.
+        """
+        files = 0
+        size = 0
+        for entry in _walk_files(self.project_dir):
+            if os.path.abspath(entry.path) in referenced:
+                continue
+            size += entry.stat(follow_symlinks=False).st_size
+            Path(entry.path).unlink(missing_ok=True)
+            files += 1
+
+        _remove_empty_folders(self.project_dir)
+        return files, size
+
 
 def _walk_files(root: Path) -> Iterator[os.DirEntry]:
     """Every regular file under ``root`` outside dot-folders (the lock files' folder), with
@@ -125,6 +155,13 @@ def _walk_files(root: Path) -> Iterator[os.DirEntry]:
                     pending.append(entry.path)
             elif entry.is_file(follow_symlinks=False):
                 yield entry
+
+
+def _remove_empty_folders(root: Path) -> None:
+    """Removes the empty folders under ``root``, deepest first, and ``root`` if it empties."""
+    for folder, _, _ in os.walk(root, topdown=False):
+        with contextlib.suppress(OSError):
+            os.rmdir(folder)
 
 
 def normalise_image(download: Path) -> Path:

@@ -8,12 +8,10 @@ database, because the pull imports ``fiftyone``.
 
 from __future__ import annotations
 
-import logging
+import dataclasses
 from typing import Any
 
 from fiftyone_sync.jobs.context import JobContext
-
-logger = logging.getLogger(__name__)
 
 
 def pull_body(ctx: JobContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -40,35 +38,17 @@ def pull_body(ctx: JobContext, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def delete_dataset_body(ctx: JobContext, params: dict[str, Any]) -> dict[str, Any]:
-    """Deletes the context's FiftyOne dataset and its sync state (``DELETE /datasets``).
-
-    The project's media cache is kept: other versions' datasets share it, and a pull of
-    another version may be writing to it right now.
+    """Deletes the context's FiftyOne dataset, its sync state and the project's cached media
+    that no remaining dataset uses (``DELETE /datasets``).
 
     Args:
         ctx: the job's context; its ``dataset_name`` names the dataset to delete.
         params: unused (no options yet).
 
     Returns:
-        ``{"dataset", "deleted"}``: ``deleted`` is false when there was no such dataset.
+        The :class:`fiftyone_sync.dataset.deletion.DeletionResult` as a dict: ``deleted`` is
+        false when there was no such dataset.
     """
-    import fiftyone as fo
-    import pymongo
+    from fiftyone_sync.dataset.deletion import delete_dataset
 
-    from fiftyone_sync import stores
-    from fiftyone_sync.dataset.sync_state import SyncState
-
-    name = ctx.dataset_name
-    if name is None:
-        raise ValueError(f"job {ctx.job_id} names no dataset to delete")
-
-    ctx.progress("deleting", 0, 1)
-    existed = fo.dataset_exists(name)
-    if existed:
-        fo.delete_dataset(name)
-    with pymongo.MongoClient(stores.mongo_uri(ctx.settings)) as client:
-        SyncState(client[ctx.database_name]).drop(name)
-    ctx.progress("deleting", 1, 1)
-    logger.info("job %s: dataset %s %s, sync state dropped", ctx.job_id, name,
-                "deleted" if existed else "was already gone")
-    return {"dataset": name, "deleted": existed}
+    return dataclasses.asdict(delete_dataset(ctx))
