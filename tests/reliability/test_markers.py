@@ -9,9 +9,14 @@ import subprocess
 import sys
 
 from tests.jobs.helpers import REPO
-from tests.reliability import test_store_restarts, test_tator_faults, test_worker_kills
+from tests.reliability import (
+    test_operations,
+    test_store_restarts,
+    test_tator_faults,
+    test_worker_kills,
+)
 
-FAULT_MODULES = (test_tator_faults, test_worker_kills, test_store_restarts)
+FAULT_MODULES = (test_tator_faults, test_worker_kills, test_store_restarts, test_operations)
 
 
 def _slow_tests() -> list[str]:

@@ -7,9 +7,10 @@ not yet written the sample that references it must never see that file vanish.
 
 The lock is an ``flock`` on ``{media_dir}/.locks/p{project}.lock``. The kernel releases it
 when its holder's process dies, so a killed worker never leaves the cache locked. It binds
-processes that see the same file system, which every process of a deployment does: they
-all read the same media cache. Lock order, to rule out deadlocks: a job takes its dataset
-lock first and this lock second, never the other way round.
+every process that opens the same file, which all workers of a deployment do, as they share
+the media cache; on a network file system that holds only where it supports locks (Linux
+maps ``flock`` onto NFS byte-range locks). Lock order, to rule out deadlocks: a job takes
+its dataset lock first and this lock second, never the other way round.
 
 A writer waits while readers come and go; with pulls of other versions overlapping without
 a break, a delete waits until ``Settings.job_lock_wait`` and then fails, deleting nothing.
