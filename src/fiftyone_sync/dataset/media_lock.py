@@ -3,7 +3,8 @@
 Pulls of different versions of a project use the same cached files, so they hold the lock
 *shared* and run side by side. Removing files that no dataset references any more (when a
 dataset is deleted) holds it *exclusive*: a pull that already found a cached file but has
-not yet written the sample that references it must never see that file vanish.
+not yet written the sample that references it must never see a deletion remove that file.
+(Size-limit eviction takes no lock; :mod:`.media_cache` says what that costs.)
 
 The lock is an ``flock`` on ``{media_dir}/.locks/p{project}.lock``. The kernel releases it
 when its holder's process dies, so a killed worker never leaves the cache locked. It binds
@@ -66,7 +67,8 @@ def held(root: Path, project: int, exclusive: bool, wait: float,
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
 
-    with open(path, "ab") as handle:
+    # Read-write: NFS turns flock into byte-range locks, and a shared one needs read access.
+    with open(path, "a+b") as handle:
         _acquire(handle.fileno(), mode, wait, on_wait, project)
         try:
             yield
