@@ -85,13 +85,3 @@ def test_ids_past_tators_largest_are_refused():
     assert naming.validate_project_id(naming.MAX_TATOR_ID) == naming.MAX_TATOR_ID
     with pytest.raises(naming.NamingError, match="larger than any Tator id"):
         naming.validate_project_id(naming.MAX_TATOR_ID + 1)
-
-
-def test_a_projects_databases_are_its_own_and_the_overrides_allowed_for_it(settings):
-    existing = ["admin", "fiftyone_project_4_review", "fiftyone_project_45", "other"]
-
-    assert naming.project_databases(4, settings, existing) == [
-        "fiftyone_project_4", "fiftyone_project_4_review"]
-    pinned = settings.model_copy(update={"database_name": "shared",
-                                         "allowed_database_names": ["other"]})
-    assert naming.project_databases(4, pinned, existing) == ["other", "shared"]

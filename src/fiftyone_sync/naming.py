@@ -8,7 +8,6 @@ into an HTTP 422 that says what is wrong.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable
 
 from fiftyone_sync.settings import Settings
 
@@ -113,16 +112,6 @@ def database_name(project_id: object, settings: Settings, requested: str | None 
     if settings.database_name:
         return validate_database_name(settings.database_name)
     return default_database_name(value, settings)
-
-
-def project_databases(project_id: object, settings: Settings,
-                      existing: Iterable[str]) -> list[str]:
-    """The databases among ``existing`` that may hold datasets of this project: its own
-    (:func:`database_name`) and every override an operator allows for it."""
-    value = validate_project_id(project_id)
-    own = database_name(value, settings)
-    allowed = {name for name in existing if is_override_allowed(name, value, settings)}
-    return sorted(allowed | {own})
 
 
 def dataset_name(project_id: object, version_id: object) -> str:

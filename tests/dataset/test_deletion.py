@@ -90,25 +90,33 @@ def test_a_clone_keeps_the_files_it_shows(fo: Any, make_ctx: Any, cache: MediaCa
 
 @pytest.fixture
 def review_database(mongo_uri: str) -> Iterator[pymongo.database.Database]:
-    """A database an operator allows for project 1 beside its own (see ``_deletion``)."""
+    """A database that no setting allows for project 1, as after an operator changed them."""
     with pymongo.MongoClient(mongo_uri) as client:
-        client.drop_database("deletion_tests_1_review")
-        yield client["deletion_tests_1_review"]
-        client.drop_database("deletion_tests_1_review")
+        client.drop_database("deletion_tests_review")
+        yield client["deletion_tests_review"]
+        client.drop_database("deletion_tests_review")
 
 
-def test_files_a_dataset_in_another_database_of_the_project_uses_are_kept(
-        fo: Any, make_ctx: Any, cache: MediaCache, review_database: Any) -> None:
+def test_files_a_dataset_in_any_database_shows_are_kept_however_it_spells_them(
+        fo: Any, make_ctx: Any, cache: MediaCache, review_database: Any,
+        tmp_path: Path) -> None:
     pull(make_ctx, version_id=1)
-    image = sorted(_filepaths(fo, V1))[0]
+    images = sorted(_filepaths(fo, V1))
+    mount = tmp_path / "the-cache-mounted-elsewhere"
+    mount.symlink_to(cache.root, target_is_directory=True)
+    spellings = [images[0],
+                 os.path.relpath(images[1]),
+                 str(mount / os.path.relpath(images[2], cache.root)),
+                 "/media/p1-old/" + os.path.relpath(images[3], cache.project_dir),
+                 str(tmp_path / "another-deployment" / os.path.relpath(images[3], cache.root))]
     review_database["datasets"].insert_one(
         {"name": "review", "sample_collection_name": "samples.review"})
-    review_database["samples.review"].insert_one({"filepath": image})
+    review_database["samples.review"].insert_many([{"filepath": p} for p in spellings])
 
-    result = _delete(_deletion(make_ctx, 1, database_default="deletion_tests"))
+    result = _delete(_deletion(make_ctx, 1))
 
-    assert result.cache_files_removed == 5
-    assert _files(cache.project_dir) == {image}
+    assert result.cache_files_removed == 3
+    assert _files(cache.project_dir) == set(images[:3])
 
 
 def test_a_deletion_beside_a_running_pull_fails_and_deletes_nothing(

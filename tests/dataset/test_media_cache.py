@@ -105,7 +105,7 @@ def test_removing_unreferenced_files_keeps_referenced_ones_and_prunes_empty_fold
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"x" * 10)
 
-    assert cache.remove_unreferenced({os.path.abspath(kept)}) == (3, 30)
+    assert cache.remove_unreferenced({os.path.relpath(kept, cache.project_dir)}) == (3, 30)
     assert kept.exists() and other_project.exists()
     assert not any(path.exists() for path in gone)
     assert sorted(p.name for p in (cache.project_dir / "7").iterdir()) == ["new"]
@@ -113,3 +113,31 @@ def test_removing_unreferenced_files_keeps_referenced_ones_and_prunes_empty_fold
 
     assert cache.remove_unreferenced(set()) == (1, 10)
     assert not cache.project_dir.exists() and other_project.exists()
+
+
+def _vanishing_walk(walk):
+    """``_walk_files`` as seen by a walk that another process's eviction races: every file
+    is removed right after the walk lists it."""
+    def walk_and_remove(root):
+        for entry in walk(root):
+            os.unlink(entry.path)
+            yield entry
+    return walk_and_remove
+
+
+def test_files_removed_by_a_concurrent_eviction_are_skipped(tmp_path, monkeypatch):
+    from fiftyone_sync.dataset import media_cache
+
+    cache = MediaCache(tmp_path, 1)
+    frames = [cache.frame_path(7, "abc", n) for n in range(3)]
+    for frame in frames:
+        frame.parent.mkdir(parents=True, exist_ok=True)
+        frame.write_bytes(b"x" * 10)
+    monkeypatch.setattr(media_cache, "_walk_files", _vanishing_walk(media_cache._walk_files))
+
+    assert cache.remove_unreferenced(set()) == (0, 0)
+    assert not cache.project_dir.exists()
+
+    frames[0].parent.mkdir(parents=True)
+    frames[0].write_bytes(b"x" * 10)
+    assert cache.evict(max_bytes=0, keep=set()) == 0

@@ -3,8 +3,8 @@
 The media cache is shared by every dataset of a project: the versions' datasets, and any
 dataset a user derived from them (a clone, or a copy in a review database), reference the
 same files. A deletion therefore removes the files of the project's cache that no remaining
-dataset references, in every database that may hold the project's datasets. Files left
-behind by earlier pulls (a media whose file changed in Tator) go too.
+dataset references, in any database of the deployment. Files left behind by earlier pulls
+(a media whose file changed in Tator) go too.
 
 Steps, in an order that loses nothing on failure:
 
@@ -13,6 +13,9 @@ Steps, in an order that loses nothing on failure:
 2. read which cached files the other datasets reference (a failure here deletes nothing);
 3. delete the dataset and its sync state;
 4. remove the unreferenced files and the folders they leave empty.
+
+A failure after step 3 has begun leaves the rest undone; a re-run of the deletion finishes
+it, finding the dataset already gone.
 
 This module imports FiftyOne: load it only in a job's process, whose database is bound.
 """
@@ -30,13 +33,16 @@ from pathlib import Path
 import fiftyone as fo
 import pymongo
 
-from fiftyone_sync import naming, stores
+from fiftyone_sync import stores
 from fiftyone_sync.dataset import media_lock
 from fiftyone_sync.dataset.media_cache import MediaCache
 from fiftyone_sync.dataset.sync_state import SyncState
 from fiftyone_sync.jobs.context import JobContext
 
 logger = logging.getLogger(__name__)
+
+SYSTEM_DATABASES = frozenset({"admin", "config", "local"})
+"""MongoDB's own databases, which hold no dataset."""
 
 
 @dataclasses.dataclass
@@ -63,7 +69,8 @@ def delete_dataset(ctx: JobContext) -> DeletionResult:
     Raises:
         fiftyone_sync.dataset.media_lock.MediaCacheBusy: pulls of other versions kept the
             cache busy for ``Settings.job_lock_wait`` seconds; nothing was deleted.
-        pymongo.errors.PyMongoError: a database could not be read; nothing was deleted.
+        pymongo.errors.PyMongoError: MongoDB failed; if it failed before the dataset was
+            deleted, nothing was, and otherwise a re-run finishes the deletion.
     """
     name = ctx.dataset_name
     if name is None:
@@ -74,11 +81,8 @@ def delete_dataset(ctx: JobContext) -> DeletionResult:
     with media_lock.held_by_job(ctx, exclusive=True), \
             pymongo.MongoClient(stores.mongo_uri(ctx.settings)) as client:
         ctx.progress("deleting", 0, 2)
-        databases = naming.project_databases(ctx.project_id, ctx.settings,
-                                             client.list_database_names())
-        databases = sorted(set(databases) | {ctx.database_name})
-        referenced = referenced_files(client, databases, cache.project_dir,
-                                      skip=(ctx.database_name, name))
+        databases = _dataset_databases(client, ctx.database_name)
+        referenced = referenced_files(client, databases, cache, skip=(ctx.database_name, name))
 
         existed = fo.dataset_exists(name)
         if existed:
@@ -96,18 +100,35 @@ def delete_dataset(ctx: JobContext) -> DeletionResult:
     return DeletionResult(name, existed, files, size)
 
 
-def referenced_files(client: pymongo.MongoClient, databases: Iterable[str], folder: Path,
-                     skip: tuple[str, str]) -> set[str]:
-    """The absolute paths under ``folder`` that samples of the databases' datasets use.
+def _dataset_databases(client: pymongo.MongoClient, own: str) -> list[str]:
+    """Every database that may hold datasets: ``own``, and all but MongoDB's own ones.
+
+    Not only the project's: an operator may since have changed which databases a project
+    may use, and a dataset elsewhere that still shows the project's files must keep them.
+    """
+    names = set(client.list_database_names()) - SYSTEM_DATABASES
+    return sorted(names | {own})
+
+
+def referenced_files(client: pymongo.MongoClient, databases: Iterable[str],
+                     cache: MediaCache, skip: tuple[str, str]) -> set[str]:
+    """The files of ``cache``'s project folder that the databases' datasets use, as paths
+    relative to that folder.
+
+    An absolute sample path counts when it leads into the folder on this host, through
+    symlinks or not; one that leads elsewhere (another deployment's cache) does not. A
+    relative path, whose base was the unknown working directory of the process that wrote
+    it, counts by its tail under a ``p{project}`` folder (``{media_id}/{md5}/{file}``): it
+    may keep a file, never remove one.
 
     Args:
         client: a client of the deployment's MongoDB.
         databases: the databases to read.
-        folder: a project's media cache folder.
+        cache: the project's media cache.
         skip: ``(database, dataset)`` of the dataset being deleted, which does not count.
     """
-    prefix = os.path.abspath(folder) + os.sep
-    under_folder = {"filepath": {"$regex": "^" + re.escape(prefix)}}
+    tail = re.compile(f"(?:^|/){re.escape(cache.project_dir.name)}/([^/]+/[^/]+/[^/]+)$")
+    candidates = {"filepath": {"$regex": tail.pattern}}
     found: set[str] = set()
 
     for database in databases:
@@ -115,7 +136,22 @@ def referenced_files(client: pymongo.MongoClient, databases: Iterable[str], fold
         for doc in db["datasets"].find({}, {"name": 1, "sample_collection_name": 1}):
             if (database, doc.get("name")) == skip or not doc.get("sample_collection_name"):
                 continue
-            samples = db[doc["sample_collection_name"]].find(under_folder,
+            samples = db[doc["sample_collection_name"]].find(candidates,
                                                              {"filepath": 1, "_id": 0})
-            found.update(os.path.abspath(sample["filepath"]) for sample in samples)
+            for sample in samples:
+                path = sample["filepath"]
+                inside = (_inside(path, cache.project_dir) if os.path.isabs(path)
+                          else tail.search(path).group(1))
+                if inside is not None:
+                    found.add(inside)
     return found
+
+
+def _inside(path: str, folder: Path) -> str | None:
+    """The absolute ``path`` relative to ``folder`` if it leads into it, as written (the
+    usual case, checked without touching the disk) or through symlinks; else None."""
+    for candidate, base in ((os.path.abspath(path), os.path.abspath(folder)),
+                            (os.path.realpath(path), os.path.realpath(folder))):
+        if candidate.startswith(base + os.sep):
+            return os.path.relpath(candidate, base)
+    return None

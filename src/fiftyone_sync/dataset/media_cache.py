@@ -19,7 +19,8 @@ Eviction: the cache has a size limit; after a pull that downloaded something (on
 the cache have grown), least recently used files (by mtime, which every pull refreshes for
 the files it uses) are removed until the cache fits, never a file the current pull uses.
 A sample of another dataset whose file was evicted shows no image in the App until that
-dataset's next pull fetches the file again.
+dataset's next pull fetches the file again. Eviction takes no lock, so this holds too for a
+file that a pull running beside it (of any project) had found.
 
 Removal: deleting a dataset removes the project's files that no remaining dataset references
 (:meth:`MediaCache.remove_unreferenced`), under the exclusive lock of
@@ -96,8 +97,8 @@ class MediaCache:
         files = []
         total = 0
         for entry in _walk_files(self.root):
-            if not entry.name.startswith(".part-"):
-                stat = entry.stat(follow_symlinks=False)
+            stat = _stat(entry)
+            if stat is not None and not entry.name.startswith(".part-"):
                 files.append((stat.st_mtime, stat.st_size, Path(entry.path)))
                 total += stat.st_size
         removed = 0
@@ -121,7 +122,8 @@ class MediaCache:
         ``.part-`` files go too, as no download can be running.
 
         Args:
-            referenced: absolute paths of files some dataset still uses.
+            referenced: files some dataset still uses, as paths relative to the project's
+                folder.
 
         Returns:
             ``(files, bytes)`` removed.
@@ -129,11 +131,12 @@ class MediaCache:
         files = 0
         size = 0
         for entry in _walk_files(self.project_dir):
-            if os.path.abspath(entry.path) in referenced:
+            stat = _stat(entry)
+            if stat is None or os.path.relpath(entry.path, self.project_dir) in referenced:
                 continue
-            size += entry.stat(follow_symlinks=False).st_size
             Path(entry.path).unlink(missing_ok=True)
             files += 1
+            size += stat.st_size
 
         _remove_empty_folders(self.project_dir)
         return files, size
@@ -155,6 +158,15 @@ def _walk_files(root: Path) -> Iterator[os.DirEntry]:
                     pending.append(entry.path)
             elif entry.is_file(follow_symlinks=False):
                 yield entry
+
+
+def _stat(entry: os.DirEntry) -> os.stat_result | None:
+    """The entry's stat, or None when the file is gone since the walk listed it (evicted
+    meanwhile by a pull of another project, which locks only its own project)."""
+    try:
+        return entry.stat(follow_symlinks=False)
+    except FileNotFoundError:
+        return None
 
 
 def _remove_empty_folders(root: Path) -> None:
