@@ -149,3 +149,53 @@ def test_a_pull_waits_while_a_deletion_holds_the_cache(
     assert not fo.dataset_exists(V1)
     assert progress and {phase for phase, _, _ in progress} == {WAITING_PHASE}
     assert run(ctx, PullRequest(version_id=1)).samples_created == 6
+
+
+def test_which_spellings_of_a_sample_path_keep_a_cached_file(
+        fo: Any, review_database: Any, tmp_path: Path) -> None:
+    from fiftyone_sync.dataset.deletion import referenced_files
+
+    real = tmp_path / "media"
+    (real / "p1").mkdir(parents=True)
+    link = tmp_path / "media-link"
+    link.symlink_to(real, target_is_directory=True)
+    keeps = {str(real / "p1/1/a/image.jpg"): "1/a/image.jpg",
+             str(link / "p1/2/a/image.jpg"): "2/a/image.jpg",
+             f"{link}/p1//3/a/../a/image.jpg": "3/a/image.jpg",
+             "data/media/p1/4/a/image.jpg": "4/a/image.jpg",
+             "p1/./5/a/image.jpg": "5/a/image.jpg"}
+    ignored = ["p10/6/a/image.jpg", "xp1/7/a/image.jpg", "/elsewhere/p1/8/a/image.jpg",
+               str(link / "p10/9/a/image.jpg"), "/p1/a\0/b/image.jpg",
+               ["p1/10/a/image.jpg"], None]
+    review_database["datasets"].insert_many([
+        {"name": "review", "sample_collection_name": "samples.review"},
+        {"name": "odd", "sample_collection_name": 5}])
+    review_database["samples.review"].insert_many(
+        [{"filepath": path} for path in [*keeps, *ignored]])
+
+    found = referenced_files(review_database.client, [review_database.name],
+                             MediaCache(link, 1), skip=("", ""))
+
+    assert found == set(keeps.values())
+
+
+class _Unreadable:
+    """A database whose reads MongoDB refuses, as for a user without the privilege."""
+
+    name = "someone_elses"
+
+    def __getitem__(self, collection: str) -> Any:
+        return self
+
+    def find(self, *args: Any) -> Any:
+        raise pymongo.errors.OperationFailure("not authorized on someone_elses", code=13)
+
+
+def test_a_database_the_user_may_not_read_is_named_in_the_error(fo: Any) -> None:
+    from fiftyone_sync.dataset import deletion
+
+    client = {"someone_elses": _Unreadable()}
+
+    with pytest.raises(PermissionError, match="'someone_elses'.*read access to every"):
+        deletion.referenced_files(client, ["someone_elses"], MediaCache(Path("/m"), 1),
+                                  skip=("", ""))

@@ -25,13 +25,16 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import posixpath
 import re
 import time
-from collections.abc import Iterable
-from pathlib import Path
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import fiftyone as fo
 import pymongo
+import pymongo.database
+import pymongo.errors
 
 from fiftyone_sync import stores
 from fiftyone_sync.dataset import media_lock
@@ -43,6 +46,9 @@ logger = logging.getLogger(__name__)
 
 SYSTEM_DATABASES = frozenset({"admin", "config", "local"})
 """MongoDB's own databases, which hold no dataset."""
+
+UNAUTHORIZED = 13
+"""MongoDB's error code for an operation the user has no privilege for."""
 
 
 @dataclasses.dataclass
@@ -69,6 +75,8 @@ def delete_dataset(ctx: JobContext) -> DeletionResult:
     Raises:
         fiftyone_sync.dataset.media_lock.MediaCacheBusy: pulls of other versions kept the
             cache busy for ``Settings.job_lock_wait`` seconds; nothing was deleted.
+        PermissionError: the MongoDB user may not read a database that may hold datasets;
+            nothing was deleted.
         pymongo.errors.PyMongoError: MongoDB failed; if it failed before the dataset was
             deleted, nothing was, and otherwise a re-run finishes the deletion.
     """
@@ -115,43 +123,80 @@ def referenced_files(client: pymongo.MongoClient, databases: Iterable[str],
     """The files of ``cache``'s project folder that the databases' datasets use, as paths
     relative to that folder.
 
-    An absolute sample path counts when it leads into the folder on this host, through
-    symlinks or not; one that leads elsewhere (another deployment's cache) does not. A
-    relative path, whose base was the unknown working directory of the process that wrote
-    it, counts by its tail under a ``p{project}`` folder (``{media_id}/{md5}/{file}``): it
-    may keep a file, never remove one.
+    An absolute sample path counts when it leads into the folder on this host, as written
+    or through symlinks (found among the paths that name a ``p{project}`` folder); one that
+    leads elsewhere (another deployment's cache) does not. A relative path, whose base was
+    the unknown working directory of the process that wrote it, counts by its tail under a
+    ``p{project}`` folder (``{media_id}/{md5}/{file}``): it may keep a file, never remove
+    one. Values that are no path at all are ignored.
 
     Args:
         client: a client of the deployment's MongoDB.
         databases: the databases to read.
         cache: the project's media cache.
         skip: ``(database, dataset)`` of the dataset being deleted, which does not count.
+
+    Raises:
+        PermissionError: the MongoDB user may not read one of the databases.
     """
-    tail = re.compile(f"(?:^|/){re.escape(cache.project_dir.name)}/([^/]+/[^/]+/[^/]+)$")
-    candidates = {"filepath": {"$regex": tail.pattern}}
+    folder = re.escape(cache.project_dir.name)
+    candidates = {"filepath": {"$regex": f"(?:^|/){folder}/"}}
+    tail = re.compile(f"(?:^|/){folder}/([^/]+/[^/]+/[^/]+)$")
+    bases = (os.path.abspath(cache.project_dir) + os.sep,
+             os.path.realpath(cache.project_dir) + os.sep)
     found: set[str] = set()
 
     for database in databases:
-        db = client[database]
-        for doc in db["datasets"].find({}, {"name": 1, "sample_collection_name": 1}):
-            if (database, doc.get("name")) == skip or not doc.get("sample_collection_name"):
-                continue
-            samples = db[doc["sample_collection_name"]].find(candidates,
-                                                             {"filepath": 1, "_id": 0})
-            for sample in samples:
-                path = sample["filepath"]
-                inside = (_inside(path, cache.project_dir) if os.path.isabs(path)
-                          else tail.search(path).group(1))
-                if inside is not None:
-                    found.add(inside)
+        for path in _sample_paths(client[database], candidates, skip):
+            inside = _inside(path, *bases) if os.path.isabs(path) else _tail(path, tail)
+            if inside is not None:
+                found.add(inside)
     return found
 
 
-def _inside(path: str, folder: Path) -> str | None:
-    """The absolute ``path`` relative to ``folder`` if it leads into it, as written (the
-    usual case, checked without touching the disk) or through symlinks; else None."""
-    for candidate, base in ((os.path.abspath(path), os.path.abspath(folder)),
-                            (os.path.realpath(path), os.path.realpath(folder))):
-        if candidate.startswith(base + os.sep):
-            return os.path.relpath(candidate, base)
+def _sample_paths(db: pymongo.database.Database, query: dict[str, Any],
+                  skip: tuple[str, str]) -> Iterator[str]:
+    """The ``filepath`` strings matching ``query`` in the database's datasets but ``skip``.
+
+    Raises:
+        PermissionError: the MongoDB user may not read the database.
+    """
+    try:
+        for doc in db["datasets"].find({}, {"name": 1, "sample_collection_name": 1}):
+            collection = doc.get("sample_collection_name")
+            if (db.name, doc.get("name")) == skip or not isinstance(collection, str):
+                continue
+            for sample in db[collection].find(query, {"filepath": 1, "_id": 0}):
+                if isinstance(sample.get("filepath"), str):
+                    yield sample["filepath"]
+    except pymongo.errors.OperationFailure as error:
+        if error.code != UNAUTHORIZED:
+            raise
+        raise PermissionError(
+            f"cannot read database {db.name!r} to learn which cached files its datasets use "
+            f"({error}); deleting needs read access to every database") from error
+
+
+def _tail(path: str, tail: re.Pattern[str]) -> str | None:
+    """The ``{media_id}/{md5}/{file}`` a relative ``path`` ends with, if any."""
+    match = tail.search(posixpath.normpath(path))
+    return match.group(1) if match else None
+
+
+def _inside(path: str, written: str, resolved: str) -> str | None:
+    """The absolute ``path`` relative to the project folder if it leads into it: as written
+    (the usual case, checked without touching the disk), or through symlinks.
+
+    Args:
+        path: an absolute sample path.
+        written: the folder's path as configured, ending with a separator.
+        resolved: the folder's path with symlinks resolved, ending with a separator.
+    """
+    for spell, base in ((os.path.normpath, written), (os.path.realpath, resolved)):
+        try:
+            candidate = spell(path)
+        except ValueError:
+            return None  # a NUL byte: no file has such a path
+        if candidate.startswith(base):
+            return candidate[len(base):]
     return None
