@@ -128,7 +128,9 @@ def referenced_files(client: pymongo.MongoClient, databases: Iterable[str],
     leads elsewhere (another deployment's cache) does not. A relative path, whose base was
     the unknown working directory of the process that wrote it, counts by its tail under a
     ``p{project}`` folder (``{media_id}/{md5}/{file}``): it may keep a file, never remove
-    one. Values that are no path at all are ignored.
+    one. Values that are no path at all are ignored. Not recognised: a path that reaches the
+    folder only through a link under another name, or another host's mount of the cache (the
+    App on this host could not show such a file either).
 
     Args:
         client: a client of the deployment's MongoDB.
