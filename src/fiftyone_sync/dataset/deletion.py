@@ -141,9 +141,9 @@ def referenced_files(client: pymongo.MongoClient, databases: Iterable[str],
     Raises:
         PermissionError: the MongoDB user may not read one of the databases.
     """
-    folder = re.escape(cache.project_dir.name)
-    candidates = {"filepath": {"$regex": f"(?:^|/){folder}/"}}
-    tail = re.compile(f"(?:^|/){folder}/([^/]+/[^/]+/[^/]+)$")
+    in_folder = f"(?:^|/){re.escape(cache.project_dir.name)}/"
+    candidates = {"filepath": {"$regex": in_folder}}
+    tail = re.compile(in_folder + "([^/]+/[^/]+/[^/]+)$")
     bases = (os.path.abspath(cache.project_dir) + os.sep,
              os.path.realpath(cache.project_dir) + os.sep)
     found: set[str] = set()

@@ -130,9 +130,10 @@ class MediaCache:
         """
         files = 0
         size = 0
+        prefix = len(os.path.join(self.project_dir, ""))
         for entry in _walk_files(self.project_dir):
             stat = _stat(entry)
-            if stat is None or os.path.relpath(entry.path, self.project_dir) in referenced:
+            if stat is None or entry.path[prefix:] in referenced:
                 continue
             Path(entry.path).unlink(missing_ok=True)
             files += 1
